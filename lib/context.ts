@@ -1,0 +1,50 @@
+import type { DerivedKeys } from "./core/keys.js";
+import type { ResolvedOptions } from "./options.js";
+import type { GrantRecord } from "./records.js";
+import type { Storage } from "./storage/types.js";
+
+/** Paths and absolute URLs of the proxy's endpoints. */
+export interface Endpoints {
+  authorizationServerMetadataPath: string;
+  authorize: Endpoint;
+  consent: Endpoint;
+  callback: Endpoint;
+  token: Endpoint;
+  register: Endpoint;
+  revoke: Endpoint;
+}
+
+export interface Endpoint {
+  path: string;
+  url: string;
+}
+
+/** Everything a handler needs, built once by `oauthProxy()`. */
+export interface ProxyContext {
+  options: ResolvedOptions;
+  /** The configured storage, wrapped in encryption unless it encrypts itself. */
+  storage: Storage;
+  keys: DerivedKeys;
+  endpoints: Endpoints;
+  /** Upstream refreshes in flight in this process, by grant id. */
+  upstreamRefreshes: Map<string, Promise<GrantRecord>>;
+}
+
+/** Computes endpoint paths under the issuer's path. */
+export function buildEndpoints(options: ResolvedOptions): Endpoints {
+  const endpoint = (suffix: string): Endpoint => {
+    const path = `${options.basePath}/oauth/${suffix}`;
+    return { path, url: options.origin + path };
+  };
+
+  return {
+    // RFC 8414 §3.1: the issuer's path goes after the well-known segment.
+    authorizationServerMetadataPath: `/.well-known/oauth-authorization-server${options.basePath}`,
+    authorize: endpoint("authorize"),
+    consent: endpoint("consent"),
+    callback: endpoint("callback"),
+    token: endpoint("token"),
+    register: endpoint("register"),
+    revoke: endpoint("revoke"),
+  };
+}

@@ -1,0 +1,273 @@
+import { randomBytes } from "node:crypto";
+import createDebug from "debug";
+import { OptionError } from "./errors.js";
+import { parseScope } from "./core/scopes.js";
+import type { UpstreamProvider } from "./providers/types.js";
+import type { Storage } from "./storage/types.js";
+
+const debug = createDebug("mcp-oauth-proxy:options");
+
+/** Options of `oauthProxy()`. */
+export interface OAuthProxyOptions {
+  /**
+   * Public URL of the app root, as clients reach it (`https://mcp.example.com`).
+   * It becomes the issuer; plain `http` is accepted only for loopback hosts.
+   */
+  baseUrl: string;
+
+  /** The upstream identity provider users sign in at. */
+  provider: UpstreamProvider;
+
+  /**
+   * At least 32 bytes; every signing, encryption and cookie key is derived from it.
+   * Without one, a random secret is used and every token dies with the process.
+   */
+  secret?: string | Buffer;
+
+  /** Where state is kept; default an in-memory store. Values are encrypted unless the store encrypts itself. */
+  storage?: Storage;
+
+  /**
+   * The protected MCP endpoints, as paths under `baseUrl` or absolute URLs on its
+   * origin; default `"/mcp"`. Each gets RFC 9728 metadata and is a token audience.
+   */
+  resource?: string | string[];
+
+  /** Human-readable name of the protected resource, published in its metadata and shown on the consent page. */
+  resourceName?: string;
+
+  /** Scopes the proxy grants. When set, clients asking for others get `invalid_scope`. */
+  scopes?: string[];
+
+  /** Scopes granted when a client asks for none; default all of `scopes`. */
+  defaultScopes?: string[];
+
+  /** Access token lifetime in seconds; default 3600. */
+  accessTokenTtl?: number;
+
+  /** Refresh token lifetime in seconds, also the idle limit of a grant; default 30 days. */
+  refreshTokenTtl?: number;
+
+  /** Lifetime of a dynamically registered client in seconds; default 365 days. */
+  clientTtl?: number;
+
+  /** Accept the PKCE `plain` method from clients; default false (S256 only, as OAuth 2.1 recommends). */
+  allowPlainPkce?: boolean;
+}
+
+/** A protected resource with its precomputed URLs. */
+export interface ResourceConfig {
+  /** Canonical resource identifier: the token audience. */
+  url: string;
+  /** Path of the RFC 9728 metadata document for this resource. */
+  metadataPath: string;
+  /** Absolute URL of that document, sent in `resource_metadata` challenges. */
+  metadataUrl: string;
+}
+
+/** Options after validation, with everything derivable computed once. */
+export interface ResolvedOptions {
+  issuer: string;
+  origin: string;
+  /** Path prefix of the issuer: "" or "/prefix". */
+  basePath: string;
+  secure: boolean;
+  provider: UpstreamProvider;
+  secret: Buffer;
+  storage: Storage | undefined;
+  resources: ResourceConfig[];
+  resourceName: string | undefined;
+  scopes: string[];
+  defaultScopes: string[];
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  clientTtl: number;
+  allowPlainPkce: boolean;
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** Validates `oauthProxy()` options, throwing an `OptionError` that names the option and the fix. */
+export function resolveOptions(options: OAuthProxyOptions): ResolvedOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new OptionError("options", options, "Pass an object: oauthProxy({ baseUrl, provider, secret }).");
+  }
+
+  const base = resolveBaseUrl(options.baseUrl);
+  const issuer = base.href.replace(/\/$/, "");
+  const basePath = base.pathname.replace(/\/$/, "");
+  const scopes = resolveScopeList("scopes", options.scopes) ?? [];
+  const defaultScopes = resolveScopeList("defaultScopes", options.defaultScopes) ?? scopes;
+  checkDefaultScopes(scopes, defaultScopes);
+
+  return {
+    issuer,
+    origin: base.origin,
+    basePath,
+    secure: base.protocol === "https:",
+    provider: resolveProvider(options.provider),
+    secret: resolveSecret(options.secret),
+    storage: resolveStorage(options.storage),
+    resources: resolveResources(options.resource, base),
+    resourceName: optionalString("resourceName", options.resourceName),
+    scopes,
+    defaultScopes,
+    accessTokenTtl: positiveSeconds("accessTokenTtl", options.accessTokenTtl, 3600),
+    refreshTokenTtl: positiveSeconds("refreshTokenTtl", options.refreshTokenTtl, 30 * 24 * 3600),
+    clientTtl: positiveSeconds("clientTtl", options.clientTtl, 365 * 24 * 3600),
+    allowPlainPkce: options.allowPlainPkce === true,
+  };
+}
+
+function resolveBaseUrl(value: unknown): URL {
+  const fix = 'Set it to the public URL of the app root, for example "https://mcp.example.com".';
+  if (typeof value !== "string" || value === "") {
+    throw new OptionError("baseUrl", value, fix);
+  }
+
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new OptionError("baseUrl", value, fix);
+  }
+
+  if (url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
+    throw new OptionError("baseUrl", value, "An issuer has no query, fragment or credentials (RFC 8414 §2); remove them.");
+  }
+  if (url.protocol === "http:" && !LOOPBACK_HOSTS.has(url.hostname)) {
+    throw new OptionError("baseUrl", value, "OAuth endpoints must use https; plain http is only accepted for localhost, 127.0.0.1 and [::1].");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new OptionError("baseUrl", value, "Use an https URL.");
+  }
+  return url;
+}
+
+function resolveProvider(value: unknown): UpstreamProvider {
+  const methods = ["authorizationUrl", "exchangeCode", "refresh", "identify", "revoke", "responseIssuer"];
+  const isProvider = typeof value === "object" && value !== null &&
+    methods.every((name) => typeof (value as Record<string, unknown>)[name] === "function");
+  if (!isProvider) {
+    throw new OptionError("provider", value, "Pass a provider instance, for example new OIDCProvider({ issuer, clientId, clientSecret }).");
+  }
+  return value as UpstreamProvider;
+}
+
+function resolveSecret(value: unknown): Buffer {
+  if (value === undefined) {
+    process.emitWarning(
+      "mcp-oauth-proxy: no secret configured, so a random one is used and every token and registration is lost on restart. Set the secret option (32 bytes or more, the same on every instance).",
+      { code: "MCP_OAUTH_PROXY_RANDOM_SECRET" },
+    );
+    return randomBytes(32);
+  }
+
+  const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : Buffer.isBuffer(value) ? value : undefined;
+  if (bytes === undefined) {
+    throw new OptionError("secret", typeof value, "Pass a string or Buffer of at least 32 bytes, for example from `openssl rand -base64 48`.");
+  }
+  if (bytes.length < 32) {
+    throw new OptionError("secret", `(hidden, ${bytes.length} bytes)`, "Use at least 32 bytes, for example from `openssl rand -base64 48`.");
+  }
+  return bytes;
+}
+
+function resolveStorage(value: unknown): Storage | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+
+  const methods = ["get", "set", "take", "add", "increment", "delete"];
+  const isStorage = typeof value === "object" && value !== null &&
+    methods.every((name) => typeof (value as Record<string, unknown>)[name] === "function");
+  if (!isStorage) {
+    throw new OptionError("storage", value, `Pass an object with the Storage methods (${methods.join(", ")}), for example new MemoryStore().`);
+  }
+  return value as Storage;
+}
+
+function resolveResources(value: unknown, base: URL): ResourceConfig[] {
+  const list = value === undefined ? ["/mcp"] : typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new OptionError("resource", value, 'Pass a path such as "/mcp" or a list of paths.');
+  }
+
+  const resources = list.map((entry) => resolveResource(entry, base));
+  const urls = new Set(resources.map((resource) => resource.url));
+  if (urls.size !== resources.length) {
+    throw new OptionError("resource", value, "List each protected resource once.");
+  }
+  return resources;
+}
+
+function resolveResource(entry: unknown, base: URL): ResourceConfig {
+  const fix = `Use a path under the base URL, such as "/mcp", or an absolute URL on ${base.origin}.`;
+  if (typeof entry !== "string" || entry === "") {
+    throw new OptionError("resource", entry, fix);
+  }
+
+  let url: URL;
+  try {
+    url = entry.startsWith("/") ? new URL(base.pathname.replace(/\/$/, "") + entry, base.origin) : new URL(entry);
+  } catch {
+    throw new OptionError("resource", entry, fix);
+  }
+  if (url.origin !== base.origin || url.search !== "" || url.hash !== "") {
+    throw new OptionError("resource", entry, `${fix} A resource has no query or fragment (RFC 8707 §2).`);
+  }
+
+  // RFC 9728 §3.1: the well-known segment goes between the host and the resource's path.
+  const path = url.pathname === "/" ? "" : url.pathname;
+  const metadataPath = `/.well-known/oauth-protected-resource${path}`;
+  const href = path === "" ? url.origin : url.origin + path;
+  return { url: href, metadataPath, metadataUrl: url.origin + metadataPath };
+}
+
+function resolveScopeList(option: string, value: unknown): string[] | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+
+  const valid = Array.isArray(value) && value.every((scope) => typeof scope === "string" && parseScope(scope)?.length === 1);
+  if (!valid) {
+    throw new OptionError(option, value, 'Pass an array of scope names without spaces, for example ["mcp:read", "mcp:write"].');
+  }
+  return [...new Set(value as string[])];
+}
+
+function checkDefaultScopes(scopes: string[], defaultScopes: string[]): void {
+  if (scopes.length === 0) {
+    return;
+  }
+
+  const unknown = defaultScopes.filter((scope) => !scopes.includes(scope));
+  if (unknown.length > 0) {
+    throw new OptionError("defaultScopes", unknown, "Every default scope must also be listed in scopes.");
+  }
+}
+
+function optionalString(option: string, value: unknown): string | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new OptionError(option, value, "Pass a non-empty string or leave it out.");
+  }
+  return value;
+}
+
+function positiveSeconds(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
+    throw new OptionError(option, value, "Pass a whole number of seconds greater than 0.");
+  }
+  return value;
+}
+
+/** Logs the resolved settings that matter when debugging a deployment. */
+export function logResolvedOptions(options: ResolvedOptions): void {
+  debug("issuer=%s resources=%s scopes=%s", options.issuer, options.resources.map((resource) => resource.url).join(","), options.scopes.join(" "));
+}
