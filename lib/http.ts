@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { InvalidRequestError, OAuthError } from "./errors.js";
+import { InvalidRequestError } from "./errors.js";
+import type { OAuthError } from "./errors.js";
 
 /** Wraps an async handler so a rejection reaches Express's error handling on Express 4 as on 5. */
 export function asyncHandler(handler: (req: Request, res: Response) => Promise<void>): RequestHandler {

@@ -38,7 +38,7 @@ export class MemoryStore implements Storage {
   readonly #sweepTimer: ReturnType<typeof setInterval>;
   #evictedSinceSweep = 0;
 
-  constructor({ maxEntries = 100_000, sweepIntervalSeconds = 60, now = Date.now }: MemoryStoreOptions = {}) {
+  constructor({ maxEntries = 100_000, sweepIntervalSeconds = 60, now = () => Date.now() }: MemoryStoreOptions = {}) {
     requirePositiveInteger("maxEntries", maxEntries);
     requirePositiveInteger("sweepIntervalSeconds", sweepIntervalSeconds);
     if (typeof now !== "function") {
