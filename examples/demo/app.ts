@@ -1,0 +1,141 @@
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import cors from "cors";
+import express from "express";
+import type { Request, Response } from "express";
+import { OIDCProvider, oauthProxy } from "mcp-oauth-proxy";
+import type { OAuthProxy, OAuthProxyOptions, Storage } from "mcp-oauth-proxy";
+import session from "express-session";
+import { startUpstream } from "./upstream.js";
+
+/** A running demo: the embedded upstream, the proxy and the MCP server, all on 127.0.0.1. */
+export interface Demo {
+  /** Base URL of the app that holds the proxy and the MCP endpoint. */
+  baseUrl: string;
+  /** URL of the protected MCP endpoint. */
+  mcpUrl: string;
+  upstream: Awaited<ReturnType<typeof startUpstream>>;
+  proxy: OAuthProxy;
+  close(): Promise<void>;
+}
+
+/** Options of `startDemo()`. */
+export interface DemoOptions {
+  /** Port of the app; 0 picks a free one. */
+  port?: number;
+  /** Port of the embedded upstream; 0 picks a free one. */
+  upstreamPort?: number;
+  storage?: Storage;
+  accessTokenTtl?: number;
+  upstreamAccessTokenTtl?: number;
+  /** Express module to build the app with, so tests can run against Express 4 and 5. */
+  express?: typeof express;
+  /** Mounts the host app's own express-session before the proxy, as many apps do. */
+  hostSession?: boolean;
+  /** Further proxy options, applied over the demo's. */
+  proxyOptions?: Partial<OAuthProxyOptions>;
+}
+
+const UPSTREAM_CLIENT_ID = "mcp-oauth-proxy-demo";
+
+/**
+ * Starts the demo: an embedded OIDC provider (panva's oidc-provider, any login
+ * name accepted), an Express app with the proxy in front, and an MCP server
+ * whose `whoami` tool calls the upstream user-info endpoint with the caller's
+ * upstream access token.
+ */
+export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const upstreamSecret = randomBytes(24).toString("base64url");
+  const upstream = await startUpstream({
+    port: options.upstreamPort ?? 0,
+    clients: [{ clientId: UPSTREAM_CLIENT_ID, clientSecret: upstreamSecret, redirectUris: [`${baseUrl}/oauth/callback`] }],
+    ...(options.upstreamAccessTokenTtl === undefined ? {} : { accessTokenTtlSeconds: options.upstreamAccessTokenTtl }),
+  });
+
+  const discovery = await (await fetch(`${upstream.issuer}/.well-known/openid-configuration`)).json() as { userinfo_endpoint: string };
+
+  const proxy = oauthProxy({
+    baseUrl,
+    provider: new OIDCProvider({
+      name: "Demo identity provider",
+      issuer: upstream.issuer,
+      clientId: UPSTREAM_CLIENT_ID,
+      clientSecret: upstreamSecret,
+      scopes: ["openid", "profile", "email", "offline_access"],
+    }),
+    secret: randomBytes(32).toString("base64url"),
+    scopes: ["mcp:read", "mcp:write"],
+    defaultScopes: ["mcp:read"],
+    resourceName: "Demo MCP server",
+    ...(options.storage === undefined ? {} : { storage: options.storage }),
+    ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl }),
+    ...options.proxyOptions,
+  });
+
+  const expressModule = options.express ?? express;
+  const app = expressModule();
+  if (options.hostSession === true) {
+    app.use(session({ secret: "host-app-session-secret", resave: false, saveUninitialized: true }));
+    app.get("/host/visits", (req: Request, res: Response) => {
+      const state = req.session as unknown as { visits?: number };
+      state.visits = (state.visits ?? 0) + 1;
+      res.json({ visits: state.visits });
+    });
+  }
+  app.use(proxy);
+  const mcpCors = cors({ origin: "*", exposedHeaders: ["WWW-Authenticate", "Mcp-Session-Id"] });
+  app.options("/mcp", mcpCors);
+  app.all("/mcp", mcpCors, proxy.bearer({ scopes: ["mcp:read"] }), expressModule.json(), (req: Request, res: Response) => {
+    handleMcp(req, res, discovery.userinfo_endpoint).catch((error: unknown) => {
+      console.error("MCP request failed:", error);
+      if (!res.headersSent) {
+        res.status(500).json({ jsonrpc: "2.0", error: { code: -32603, message: "Internal error" }, id: null });
+      }
+    });
+  });
+  server.on("request", app);
+
+  return {
+    baseUrl,
+    mcpUrl: `${baseUrl}/mcp`,
+    upstream,
+    proxy,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await proxy.close();
+      await upstream.close();
+    },
+  };
+}
+
+/** Serves one MCP request statelessly: a fresh server and transport per request. */
+async function handleMcp(req: Request, res: Response, userinfoEndpoint: string): Promise<void> {
+  const mcp = new McpServer({ name: "mcp-oauth-proxy-demo", version: "1.0.0" });
+  mcp.registerTool("whoami", {
+    description: "Returns who you are at the upstream identity provider, read with your upstream access token.",
+  }, async (extra) => {
+    const upstream = extra.authInfo?.extra?.upstream as { accessToken: string } | undefined;
+    if (upstream === undefined) {
+      return { isError: true, content: [{ type: "text", text: "No upstream session" }] };
+    }
+    const userinfo = await fetch(userinfoEndpoint, { headers: { authorization: `Bearer ${upstream.accessToken}` } });
+    const text = userinfo.ok ? JSON.stringify(await userinfo.json()) : `The upstream user-info endpoint answered ${userinfo.status}`;
+    return { isError: !userinfo.ok, content: [{ type: "text", text }] };
+  });
+
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+  res.on("close", () => {
+    void transport.close();
+    void mcp.close();
+  });
+  await mcp.connect(transport);
+  await transport.handleRequest(req, res, req.body);
+}
