@@ -104,7 +104,7 @@ async function authenticate(
 
   let claims;
   try {
-    claims = verifyAccessToken(header.token, context.keys.signingKey, { issuer: context.options.issuer, audience: resource.url });
+    claims = verifyAccessToken(header.token, context.keys.signingKey, { issuer: context.options.issuer, audience: resource.url, keyId: context.keys.keyId });
   } catch (error) {
     if (error instanceof TokenVerificationError) {
       return challenge(401, "invalid_token", error.description);

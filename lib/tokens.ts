@@ -35,6 +35,7 @@ export async function issueTokens(
       scope,
       grantId: grant.id,
       ttlSeconds: context.options.accessTokenTtl,
+      keyId: context.keys.keyId,
     },
     context.keys.signingKey,
   );

@@ -27,6 +27,8 @@ export interface AccessTokenInput {
   scope: string;
   grantId: string;
   ttlSeconds: number;
+  /** Id of the signing key, sent as the `kid` header so keys can rotate. */
+  keyId?: string;
   now?: number;
 }
 
@@ -35,6 +37,8 @@ export interface AccessTokenExpectations {
   issuer: string;
   /** The resource the token must be issued for, or a list of which any one suffices. */
   audience: string | readonly string[];
+  /** When set, the `kid` header must equal it. */
+  keyId?: string;
   leewaySeconds?: number;
   now?: number;
 }
@@ -49,6 +53,7 @@ export type TokenFailure =
   | "wrong_issuer"
   | "wrong_audience"
   | "wrong_type"
+  | "unknown_key"
   | "invalid_claims";
 
 const DESCRIPTIONS: Record<TokenFailure, string> = {
@@ -60,6 +65,7 @@ const DESCRIPTIONS: Record<TokenFailure, string> = {
   wrong_issuer: "The access token was not issued by this server",
   wrong_audience: "The access token was not issued for this resource",
   wrong_type: "The token is not an access token",
+  unknown_key: "The access token was signed with an unknown key",
   invalid_claims: "The access token has missing or invalid claims",
 };
 
@@ -100,7 +106,8 @@ export function signAccessToken(input: AccessTokenInput, key: KeyObject): { toke
 
   // RFC 9068 §2.1: "at+jwt" marks the JWT as an access token, so an ID token
   // or any other JWT signed with the same key cannot pass as one.
-  const token = jsonwebtoken.sign({ ...claims }, key, { algorithm: "HS256", header: { alg: "HS256", typ: "at+jwt" } });
+  const header = { alg: "HS256", typ: "at+jwt", ...(input.keyId === undefined ? {} : { kid: input.keyId }) };
+  const token = jsonwebtoken.sign({ ...claims }, key, { algorithm: "HS256", header });
   return { token, claims };
 }
 
@@ -128,6 +135,9 @@ export function verifyAccessToken(token: string, key: KeyObject, expected: Acces
   // RFC 9068 §4: a resource server rejects a token whose typ is not "at+jwt" or "application/at+jwt".
   if (!isAccessTokenType(decoded.header.typ)) {
     throw new TokenVerificationError("wrong_type");
+  }
+  if (expected.keyId !== undefined && decoded.header.kid !== expected.keyId) {
+    throw new TokenVerificationError("unknown_key");
   }
 
   return readClaims(decoded.payload, expected.audience);

@@ -74,6 +74,7 @@ function accessTokenGrant(context: ProxyContext, token: string, clientId: string
     const claims = verifyAccessToken(token, context.keys.signingKey, {
       issuer: context.options.issuer,
       audience: context.options.resources.map((resource) => resource.url),
+      keyId: context.keys.keyId,
     });
     return claims.client_id === clientId ? claims.sid : undefined;
   } catch (error) {

@@ -203,7 +203,7 @@ describe("S65 requests without credentials get a challenge", () => {
 });
 
 describe("S66 invalid tokens get 401 invalid_token", () => {
-  const signingKey = deriveKeys(SECRET).signingKey;
+  const { signingKey, keyId } = deriveKeys(SECRET);
   let valid: JwtPayload;
 
   beforeAll(async () => {
@@ -216,7 +216,7 @@ describe("S66 invalid tokens get 401 invalid_token", () => {
     const now = nowSeconds();
     return jsonwebtoken.sign({ ...claims, iat: now, exp: now + 600, ...changes }, options.key ?? signingKey, {
       algorithm: "HS256",
-      header: { alg: "HS256", typ: options.typ ?? "at+jwt", ...(options.kid === undefined ? {} : { kid: options.kid }) },
+      header: { alg: "HS256", typ: options.typ ?? "at+jwt", kid: options.kid ?? keyId },
     });
   }
 
@@ -228,6 +228,7 @@ describe("S66 invalid tokens get 401 invalid_token", () => {
     ["expired beyond the leeway", () => forge({ iat: nowSeconds() - 700, exp: nowSeconds() - 60 })],
     ["signed with another key", () => forge({}, { key: randomBytes(32) })],
     ["an unknown kid and another key", () => forge({}, { key: randomBytes(32), kid: "unknown-key" })],
+    ["an unknown kid and the right key", () => forge({}, { kid: "unknown-key" })],
     ["alg none", () => `${base64urlJson({ alg: "none", typ: "at+jwt" })}.${base64urlJson({ ...valid, exp: nowSeconds() + 600 })}.`],
     ["typ JWT", () => forge({}, { typ: "JWT" })],
     ["a foreign iss", () => forge({ iss: "https://evil.example" })],

@@ -242,3 +242,30 @@ function signRaw(header: object, payload: object): string {
   const signingInput = `${encodePart(header)}.${encodePart(payload)}`;
   return `${signingInput}.${createHmac("sha256", KEY).update(signingInput).digest("base64url")}`;
 }
+
+describe("verifyAccessToken key id", () => {
+  function failureOf(token: string, keyId: string): string | undefined {
+    try {
+      verifyAccessToken(token, KEY, { ...EXPECTED, keyId });
+      return undefined;
+    } catch (error) {
+      return (error as TokenVerificationError).code;
+    }
+  }
+
+  it("accepts the expected kid", () => {
+    const { token } = signAccessToken({ ...INPUT, keyId: "key-1" }, KEY);
+    expect(jsonwebtoken.decode(token, { complete: true })?.header.kid).toBe("key-1");
+    expect(failureOf(token, "key-1")).toBeUndefined();
+  });
+
+  it("rejects another kid", () => {
+    const { token } = signAccessToken({ ...INPUT, keyId: "key-2" }, KEY);
+    expect(failureOf(token, "key-1")).toBe("unknown_key");
+  });
+
+  it("rejects a missing kid", () => {
+    const { token } = signAccessToken(INPUT, KEY);
+    expect(failureOf(token, "key-1")).toBe("unknown_key");
+  });
+});
