@@ -38,16 +38,18 @@ export function consentHandler(context: ProxyContext) {
       return;
     }
 
+    // A decided transaction is gone from storage and from the session. Storage is checked
+    // first, so a replayed decision gets 400 rather than the 403 meant for a foreign session.
     const idHash = hashKey(transactionId);
-    const browser = readBrowserState(req);
-    if (!browser.transactions.includes(idHash)) {
-      rejectDecision(res, 403, "This approval does not belong to this browser session, or the session expired.");
-      return;
-    }
-
     const pending = (await context.storage.get(keys.transaction(idHash))) as TransactionRecord | undefined;
     if (pending === undefined) {
       rejectDecision(res, 400, "This authorization request expired or was already decided.");
+      return;
+    }
+
+    const browser = readBrowserState(req);
+    if (!browser.transactions.includes(idHash)) {
+      rejectDecision(res, 403, "This approval does not belong to this browser session, or the session expired.");
       return;
     }
     if (!safeEqual(csrfToken, pending.csrfToken)) {
