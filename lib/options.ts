@@ -24,7 +24,7 @@ export interface OAuthProxyOptions {
    */
   secret?: string | Buffer;
 
-  /** Where state is kept; default an in-memory store. Values are encrypted unless the store encrypts itself. */
+  /** Store for all proxy state; default an in-memory store. Values are encrypted unless the store encrypts itself. */
   storage?: Storage;
 
   /**
@@ -188,7 +188,10 @@ function resolveStorage(value: unknown): Storage | undefined {
 }
 
 function resolveResources(value: unknown, base: URL): ResourceConfig[] {
-  const list = value === undefined ? ["/mcp"] : typeof value === "string" ? [value] : value;
+  let list: unknown = value ?? ["/mcp"];
+  if (typeof list === "string") {
+    list = [list];
+  }
   if (!Array.isArray(list) || list.length === 0) {
     throw new OptionError("resource", value, 'Pass a path such as "/mcp" or a list of paths.');
   }

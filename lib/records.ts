@@ -49,7 +49,7 @@ export interface FlowRecord {
   upstreamScopes: string[];
 }
 
-/** What a signed-in user brings: the upstream session and who they are. */
+/** The upstream session of a signed-in user and their identity. */
 export interface UpstreamSession {
   tokens: UpstreamTokens;
   subject: string;
