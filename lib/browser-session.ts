@@ -31,7 +31,8 @@ export function createBrowserSession(context: ProxyContext): RequestHandler {
   const middleware = session({
     // The __Host- prefix pins the cookie to this host and path "/" (RFC 6265bis §4.1.3.2); it needs Secure.
     name: secure ? "__Host-mcp-oauth-proxy" : "mcp-oauth-proxy",
-    secret: context.keys.cookieSecret,
+    // express-session signs with the first secret and accepts cookies signed with any of them.
+    secret: [context.keys, ...context.previousKeys].map((keys) => keys.cookieSecret),
     store: new StorageSessionStore(context.storage, { defaultTtlSeconds: SESSION_TTL_MS / 1000 }),
     resave: false,
     saveUninitialized: false,

@@ -1,5 +1,6 @@
 import { checkRedirectUriForRegistration } from "./core/redirect-uri.js";
-import { hashKey, randomToken, safeEqual } from "./core/random.js";
+import { hashKey } from "./core/random.js";
+import type { SealedClient } from "./core/client-id.js";
 import { parseScope } from "./core/scopes.js";
 import type { ProxyContext } from "./context.js";
 import {
@@ -34,39 +35,74 @@ export async function registerClient(context: ProxyContext, body: unknown): Prom
 
   const metadata = body as Record<string, unknown>;
   const method = readAuthMethod(metadata.token_endpoint_auth_method);
-  const client: ClientRecord = {
-    client_id: randomToken(18),
-    client_id_issued_at: nowSeconds(),
+  const optional = readOptionalMetadata(metadata);
+  const sealed: SealedClient = {
     redirect_uris: readRedirectUris(metadata.redirect_uris),
     token_endpoint_auth_method: method,
     grant_types: readGrantTypes(metadata.grant_types),
-    response_types: readResponseTypes(metadata.response_types),
-    ...readOptionalMetadata(metadata),
+    client_id_issued_at: nowSeconds(),
+    ...(optional.client_name === undefined ? {} : { client_name: optional.client_name }),
   };
+  readResponseTypes(metadata.response_types);
 
+  const clientId = context.clientIds.seal(sealed);
+  const client: ClientRecord = { ...fromSealed(clientId, sealed), ...optional };
   let clientSecret: string | undefined;
   if (method !== "none") {
-    clientSecret = randomToken(32);
-    client.client_secret_hash = hashKey(clientSecret);
+    clientSecret = context.clientIds.clientSecret(clientId);
     client.client_secret_expires_at = 0;
   }
 
-  await context.storage.set(keys.client(client.client_id), client, context.options.clientTtl);
+  // The stored record is a cache that keeps the display metadata; the id alone is enough to validate the client.
+  await context.storage.set(keys.client(hashKey(clientId)), client, context.options.clientTtl);
   return { client, clientSecret };
 }
 
-/** Returns the public RFC 7591 §3.2.1 view of a client: everything but the secret hash. */
-export function clientInformation(client: ClientRecord, clientSecret: string | undefined): Record<string, unknown> {
-  const { client_secret_hash: _hash, ...information } = client;
-  return clientSecret === undefined ? information : { ...information, client_secret: clientSecret };
+function fromSealed(clientId: string, sealed: SealedClient): ClientRecord {
+  return {
+    client_id: clientId,
+    client_id_issued_at: sealed.client_id_issued_at,
+    redirect_uris: sealed.redirect_uris,
+    token_endpoint_auth_method: sealed.token_endpoint_auth_method,
+    grant_types: sealed.grant_types,
+    response_types: ["code"],
+    ...(sealed.client_name === undefined ? {} : { client_name: sealed.client_name }),
+    ...(sealed.token_endpoint_auth_method === "none" ? {} : { client_secret_expires_at: 0 }),
+  };
 }
 
-/** Loads a registered client, or `undefined` for an unknown or malformed id. */
+/** Returns the RFC 7591 §3.2.1 client information response: the metadata plus, once, the secret. */
+export function clientInformation(client: ClientRecord, clientSecret: string | undefined): Record<string, unknown> {
+  return clientSecret === undefined ? { ...client } : { ...client, client_secret: clientSecret };
+}
+
+/**
+ * Loads a registered client, or `undefined` for an unknown, expired or malformed
+ * id. The stored record is only a cache: a sealed id this proxy issued is valid
+ * on any instance and after any restart, as long as the secret is the same.
+ */
 export async function findClient(context: ProxyContext, clientId: string | undefined): Promise<ClientRecord | undefined> {
-  if (clientId === undefined || clientId === "" || clientId.length > 200) {
+  if (clientId === undefined || clientId === "") {
     return undefined;
   }
-  return (await context.storage.get(keys.client(clientId))) as ClientRecord | undefined;
+
+  const sealed = context.clientIds.open(clientId);
+  if (sealed === undefined) {
+    return undefined;
+  }
+  const remaining = sealed.client_id_issued_at + context.options.clientTtl - nowSeconds();
+  if (remaining <= 0) {
+    return undefined;
+  }
+
+  const cacheKey = keys.client(hashKey(clientId));
+  const cached = (await context.storage.get(cacheKey)) as ClientRecord | undefined;
+  if (cached !== undefined) {
+    return cached;
+  }
+  const client = fromSealed(clientId, sealed);
+  await context.storage.set(cacheKey, client, remaining);
+  return client;
 }
 
 /** Client credentials as they arrived at the token or revocation endpoint. */
@@ -104,14 +140,14 @@ export async function authenticateClient(context: ProxyContext, presented: Prese
   }
 
   const usedBasic = basic !== undefined;
-  if (client.client_secret_hash === undefined) {
+  if (client.token_endpoint_auth_method === "none") {
     if (secret !== undefined) {
       throw new InvalidClientError("This client was registered without a secret; do not send one");
     }
     return { client, usedBasic };
   }
 
-  if (secret === undefined || !safeEqual(hashKey(secret), client.client_secret_hash)) {
+  if (secret === undefined || !context.clientIds.verifyClientSecret(client.client_id, secret)) {
     throw new InvalidClientError("Client authentication failed");
   }
   return { client, usedBasic };

@@ -1,3 +1,4 @@
+import type { ClientIdSealer } from "./core/client-id.js";
 import type { DerivedKeys } from "./core/keys.js";
 import type { ResolvedOptions } from "./options.js";
 import type { GrantRecord } from "./records.js";
@@ -25,7 +26,11 @@ export interface ProxyContext {
   /** The configured storage, wrapped in encryption unless it encrypts itself. */
   storage: Storage;
   keys: DerivedKeys;
+  /** Keys derived from older secrets during a rotation: accepted, never used to sign or encrypt. */
+  previousKeys: DerivedKeys[];
   endpoints: Endpoints;
+  /** Seals and opens client ids, so registrations need no stored record. */
+  clientIds: ClientIdSealer;
   /** Upstream refreshes in flight in this process, by grant id. */
   upstreamRefreshes: Map<string, Promise<GrantRecord>>;
 }

@@ -20,9 +20,11 @@ export interface OAuthProxyOptions {
 
   /**
    * At least 32 bytes; every signing, encryption and cookie key is derived from it.
-   * Without one, a random secret is used and every token dies with the process.
+   * To rotate, pass `[newSecret, oldSecret]`: the first one signs and encrypts, and
+   * every listed one still verifies and decrypts. Without a secret, a random one is
+   * used and every token and registration dies with the process.
    */
-  secret?: string | Buffer;
+  secret?: string | Buffer | ReadonlyArray<string | Buffer>;
 
   /** Store for all proxy state; default an in-memory store. Values are encrypted unless the store encrypts itself. */
   storage?: Storage;
@@ -73,7 +75,10 @@ export interface ResolvedOptions {
   basePath: string;
   secure: boolean;
   provider: UpstreamProvider;
+  /** The secret that signs and encrypts. */
   secret: Buffer;
+  /** Older secrets from a rotation, still accepted for verification and decryption. */
+  previousSecrets: Buffer[];
   storage: Storage | undefined;
   resources: ResourceConfig[];
   resourceName: string | undefined;
@@ -106,7 +111,7 @@ export function resolveOptions(options: OAuthProxyOptions): ResolvedOptions {
     basePath,
     secure: base.protocol === "https:",
     provider: resolveProvider(options.provider),
-    secret: resolveSecret(options.secret),
+    ...resolveSecrets(options.secret),
     storage: resolveStorage(options.storage),
     resources: resolveResources(options.resource, base),
     resourceName: optionalString("resourceName", options.resourceName),
@@ -154,21 +159,31 @@ function resolveProvider(value: unknown): UpstreamProvider {
   return value as UpstreamProvider;
 }
 
-function resolveSecret(value: unknown): Buffer {
+function resolveSecrets(value: unknown): { secret: Buffer; previousSecrets: Buffer[] } {
   if (value === undefined) {
     process.emitWarning(
       "mcp-oauth-proxy: no secret configured, so a random one is used and every token and registration is lost on restart. Set the secret option (32 bytes or more, the same on every instance).",
       { code: "MCP_OAUTH_PROXY_RANDOM_SECRET" },
     );
-    return randomBytes(32);
+    return { secret: randomBytes(32), previousSecrets: [] };
   }
 
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) {
+    throw new OptionError("secret", value, "Pass a secret, or [newSecret, oldSecret] while rotating.");
+  }
+
+  const [secret, ...previousSecrets] = list.map((entry: unknown, index) => resolveSecret(entry, list.length > 1 ? `secret[${index}]` : "secret"));
+  return { secret: secret as Buffer, previousSecrets };
+}
+
+function resolveSecret(value: unknown, option: string): Buffer {
   const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : Buffer.isBuffer(value) ? value : undefined;
   if (bytes === undefined) {
-    throw new OptionError("secret", typeof value, "Pass a string or Buffer of at least 32 bytes, for example from `openssl rand -base64 48`.");
+    throw new OptionError(option, typeof value, "Pass a string or Buffer of at least 32 bytes, for example from `openssl rand -base64 48`.");
   }
   if (bytes.length < 32) {
-    throw new OptionError("secret", `(hidden, ${bytes.length} bytes)`, "Use at least 32 bytes, for example from `openssl rand -base64 48`.");
+    throw new OptionError(option, `(hidden, ${bytes.length} bytes)`, "Use at least 32 bytes, for example from `openssl rand -base64 48`.");
   }
   return bytes;
 }

@@ -8,6 +8,7 @@ import type { BearerOptions } from "./bearer.js";
 import { createBrowserSession } from "./browser-session.js";
 import { buildEndpoints } from "./context.js";
 import type { ProxyContext } from "./context.js";
+import { ClientIdSealer } from "./core/client-id.js";
 import { deriveKeys } from "./core/keys.js";
 import { OAuthError, ServerError } from "./errors.js";
 import { authorizeHandler } from "./handlers/authorize.js";
@@ -58,15 +59,19 @@ export function oauthProxy(options: OAuthProxyOptions): OAuthProxy {
   const ownsStorage = resolved.storage === undefined;
   const baseStorage = resolved.storage ?? createDefaultStorage();
   const keys = deriveKeys(resolved.secret);
+  const previousKeys = resolved.previousSecrets.map((secret) => deriveKeys(secret));
   const storage: Storage = isEncryptingStore(baseStorage)
     ? baseStorage
-    : new EncryptedStore(baseStorage, [{ id: keys.keyId, key: keys.encryptionKey }]);
+    : new EncryptedStore(baseStorage, [keys, ...previousKeys].map((set) => ({ id: set.keyId, key: set.encryptionKey })));
+  warnAboutMemoryStore(baseStorage);
 
   const context: ProxyContext = {
     options: resolved,
     storage,
     keys,
+    previousKeys,
     endpoints: buildEndpoints(resolved),
+    clientIds: new ClientIdSealer([resolved.secret, ...resolved.previousSecrets]),
     upstreamRefreshes: new Map(),
   };
   const metadata = buildAuthorizationServerMetadata(resolved, context.endpoints);
@@ -82,14 +87,23 @@ export function oauthProxy(options: OAuthProxyOptions): OAuthProxy {
   return router;
 }
 
+let memoryStoreWarned = false;
+
 function createDefaultStorage(): Storage {
-  if (process.env.NODE_ENV === "production") {
-    process.emitWarning(
-      "mcp-oauth-proxy: using the in-memory store in production, so registrations and sign-ins are lost on restart and not shared between instances. Pass storage: new RedisStore(...) or another shared store.",
-      { code: "MCP_OAUTH_PROXY_MEMORY_STORE" },
-    );
-  }
   return new MemoryStore();
+}
+
+/** Warns once per process: an in-memory store loses everything on restart and is not shared between instances. */
+function warnAboutMemoryStore(storage: Storage): void {
+  if (memoryStoreWarned || process.env.NODE_ENV !== "production" || !(storage instanceof MemoryStore)) {
+    return;
+  }
+
+  memoryStoreWarned = true;
+  process.emitWarning(
+    "mcp-oauth-proxy: using the in-memory store in production, so sign-ins are lost on restart and not shared between instances. Pass storage: new RedisStore({ url }) or new DiskStore({ directory }).",
+    { code: "MCP_OAUTH_PROXY_MEMORY_STORE" },
+  );
 }
 
 /** `app.use(proxy.bearer)` without the call would treat the request as options; catch that at once. */

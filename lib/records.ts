@@ -10,8 +10,7 @@ import type { UpstreamTokens } from "./providers/types.js";
 export interface ClientRecord {
   client_id: string;
   client_id_issued_at: number;
-  /** Base64url SHA-256 of the secret; present only for confidential clients. */
-  client_secret_hash?: string;
+  /** 0 (never) for confidential clients; absent for public ones. */
   client_secret_expires_at?: number;
   redirect_uris: string[];
   token_endpoint_auth_method: "none" | "client_secret_basic" | "client_secret_post";
@@ -103,7 +102,7 @@ export interface RotatedRefreshRecord {
 }
 
 export const keys = {
-  client: (clientId: string) => `client:${clientId}`,
+  client: (clientIdHash: string) => `client:${clientIdHash}`,
   transaction: (idHash: string) => `txn:${idHash}`,
   flow: (stateHash: string) => `flow:${stateHash}`,
   code: (codeHash: string) => `code:${codeHash}`,

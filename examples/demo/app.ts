@@ -10,6 +10,7 @@ import { OIDCProvider, oauthProxy } from "mcp-oauth-proxy";
 import type { OAuthProxy, OAuthProxyOptions, Storage } from "mcp-oauth-proxy";
 import session from "express-session";
 import { startUpstream } from "./upstream.js";
+import type { Upstream } from "./upstream.js";
 
 /** A running demo: the embedded upstream, the proxy and the MCP server, all on 127.0.0.1. */
 export interface Demo {
@@ -17,7 +18,7 @@ export interface Demo {
   baseUrl: string;
   /** URL of the protected MCP endpoint. */
   mcpUrl: string;
-  upstream: Awaited<ReturnType<typeof startUpstream>>;
+  upstream: Upstream;
   proxy: OAuthProxy;
   close(): Promise<void>;
 }
@@ -37,9 +38,29 @@ export interface DemoOptions {
   hostSession?: boolean;
   /** Further proxy options, applied over the demo's. */
   proxyOptions?: Partial<OAuthProxyOptions>;
+  /** The proxy secret; default a random one. Pass the same one to survive a restart. */
+  secret?: string | string[];
+  /** Public URL when the app sits behind a load balancer; default the app's own address. */
+  publicUrl?: string;
+  /** An upstream that is already running (it must know the client `UPSTREAM_CLIENT_ID`); it is not closed with the demo. */
+  upstream?: SharedUpstream;
 }
 
-const UPSTREAM_CLIENT_ID = "mcp-oauth-proxy-demo";
+/** A running upstream shared by several demo instances or restarts. */
+export interface SharedUpstream {
+  server: Upstream;
+  clientSecret: string;
+}
+
+/** Starts an embedded upstream whose one client accepts `redirectUris`, for sharing between demo instances. */
+export async function startSharedUpstream(redirectUris: string[]): Promise<SharedUpstream> {
+  const clientSecret = randomBytes(24).toString("base64url");
+  const server = await startUpstream({ clients: [{ clientId: UPSTREAM_CLIENT_ID, clientSecret, redirectUris }] });
+  return { server, clientSecret };
+}
+
+/** Client id of the proxy at the embedded upstream. */
+export const UPSTREAM_CLIENT_ID = "mcp-oauth-proxy-demo";
 
 /**
  * Starts the demo: an embedded OIDC provider (panva's oidc-provider, any login
@@ -50,10 +71,11 @@ const UPSTREAM_CLIENT_ID = "mcp-oauth-proxy-demo";
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const baseUrl = options.publicUrl ?? `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const upstreamSecret = randomBytes(24).toString("base64url");
-  const upstream = await startUpstream({
+  const ownsUpstream = options.upstream === undefined;
+  const upstreamSecret = options.upstream?.clientSecret ?? randomBytes(24).toString("base64url");
+  const upstream = options.upstream?.server ?? await startUpstream({
     port: options.upstreamPort ?? 0,
     clients: [{ clientId: UPSTREAM_CLIENT_ID, clientSecret: upstreamSecret, redirectUris: [`${baseUrl}/oauth/callback`] }],
     ...(options.upstreamAccessTokenTtl === undefined ? {} : { accessTokenTtlSeconds: options.upstreamAccessTokenTtl }),
@@ -70,7 +92,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       clientSecret: upstreamSecret,
       scopes: ["openid", "profile", "email", "offline_access"],
     }),
-    secret: randomBytes(32).toString("base64url"),
+    secret: options.secret ?? randomBytes(32).toString("base64url"),
     scopes: ["mcp:read", "mcp:write"],
     defaultScopes: ["mcp:read"],
     resourceName: "Demo MCP server",
@@ -111,7 +133,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await proxy.close();
-      await upstream.close();
+      if (ownsUpstream) {
+        await upstream.close();
+      }
     },
   };
 }

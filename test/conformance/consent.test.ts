@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { UPSTREAM_CLIENT_ID } from "../../examples/demo/app.js";
 import { TestBrowser, parseForm } from "../../examples/demo/browser.js";
 import type { BrowserResponse } from "../../examples/demo/browser.js";
 import { CHALLENGE, Harness, REDIRECT_URI } from "../helpers/harness.js";
-
-/** The demo app's client id at its embedded upstream (examples/demo/app.ts). */
-const UPSTREAM_CLIENT_ID = "mcp-oauth-proxy-demo";
 
 let harness: Harness;
 let upstreamAuthorizationEndpoint: string;

@@ -1,7 +1,7 @@
 import type express from "express";
-import type { OAuthProxyOptions } from "mcp-oauth-proxy";
+import type { OAuthProxyOptions, Storage } from "mcp-oauth-proxy";
 import { startDemo } from "../../examples/demo/app.js";
-import type { Demo } from "../../examples/demo/app.js";
+import type { Demo, SharedUpstream } from "../../examples/demo/app.js";
 import { parseForm, signInAtUpstream, TestBrowser } from "../../examples/demo/browser.js";
 
 /** The RFC 7636 Appendix B PKCE vector. */
@@ -17,6 +17,11 @@ export interface HarnessOptions {
   hostSession?: boolean;
   accessTokenTtl?: number;
   upstreamAccessTokenTtl?: number;
+  secret?: string | string[];
+  port?: number;
+  publicUrl?: string;
+  upstream?: SharedUpstream;
+  storage?: Storage;
 }
 
 /** A registered client as the registration endpoint returned it. */
@@ -63,6 +68,11 @@ export class Harness {
       ...(options.proxyOptions === undefined ? {} : { proxyOptions: options.proxyOptions }),
       ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl }),
       ...(options.upstreamAccessTokenTtl === undefined ? {} : { upstreamAccessTokenTtl: options.upstreamAccessTokenTtl }),
+      ...(options.secret === undefined ? {} : { secret: options.secret }),
+      ...(options.port === undefined ? {} : { port: options.port }),
+      ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
+      ...(options.upstream === undefined ? {} : { upstream: options.upstream }),
+      ...(options.storage === undefined ? {} : { storage: options.storage }),
     });
     const response = await fetch(`${demo.baseUrl}/.well-known/oauth-authorization-server`);
     return new Harness(demo, await response.json() as Record<string, string>);
