@@ -14,8 +14,10 @@ import type { Upstream } from "./upstream.js";
 
 /** A running demo: the embedded upstream, the proxy and the MCP server, all on 127.0.0.1. */
 export interface Demo {
-  /** Base URL of the app that holds the proxy and the MCP endpoint. */
+  /** Public base URL of the app that holds the proxy and the MCP endpoint: the issuer. */
   baseUrl: string;
+  /** Where this instance listens, which differs from `baseUrl` behind a load balancer. */
+  localUrl: string;
   /** URL of the protected MCP endpoint. */
   mcpUrl: string;
   upstream: Upstream;
@@ -71,7 +73,8 @@ export const UPSTREAM_CLIENT_ID = "mcp-oauth-proxy-demo";
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
-  const baseUrl = options.publicUrl ?? `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const localUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const baseUrl = options.publicUrl ?? localUrl;
 
   const ownsUpstream = options.upstream === undefined;
   const upstreamSecret = options.upstream?.clientSecret ?? randomBytes(24).toString("base64url");
@@ -126,6 +129,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 
   return {
     baseUrl,
+    localUrl,
     mcpUrl: `${baseUrl}/mcp`,
     upstream,
     proxy,
