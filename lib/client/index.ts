@@ -1,0 +1,13 @@
+export { OAuthClient } from "./oauth-client.js";
+export type { OAuthClientOptions } from "./client-options.js";
+export type { SignInHints } from "./sign-in.js";
+export { OAuthClientError } from "./errors.js";
+export type { OAuthClientErrorCode } from "./errors.js";
+export { MemoryTokenStore } from "./token-store.js";
+export type { StoredClient, StoredCredentials, StoredTokens, TokenStore } from "./token-store.js";
+export { defaultTokenDirectory, FileTokenStore } from "./file-token-store.js";
+export type { FileTokenStoreOptions } from "./file-token-store.js";
+export { CallbackServer } from "./callback-server.js";
+export type { CallbackExpectations, CallbackServerOptions } from "./callback-server.js";
+export { openBrowser } from "./browser.js";
+export type { TextOutput } from "./browser.js";
