@@ -95,10 +95,15 @@ export interface RefreshRecord {
   resource: string;
 }
 
-/** A refresh token that was already rotated; presenting it again is reuse. */
+/** A refresh token that was already rotated; presenting it again after the grace window is reuse. */
 export interface RotatedRefreshRecord {
   grantId: string;
   clientId: string;
+}
+
+/** The token that replaced a rotated refresh token, kept for the grace window so a retry gets the same one. */
+export interface RefreshSuccessorRecord {
+  refreshToken: string;
 }
 
 export const keys = {
@@ -110,6 +115,7 @@ export const keys = {
   grant: (grantId: string) => `grant:${grantId}`,
   refresh: (tokenHash: string) => `refresh:${tokenHash}`,
   rotatedRefresh: (tokenHash: string) => `refresh-rotated:${tokenHash}`,
+  refreshSuccessor: (tokenHash: string) => `refresh-successor:${tokenHash}`,
   upstreamRefreshLock: (grantId: string) => `lock:upstream-refresh:${grantId}`,
 };
 

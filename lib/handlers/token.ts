@@ -1,6 +1,7 @@
 import type { Request, Response } from "express";
 import createDebug from "debug";
-import { authenticateClient } from "../clients.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { authenticateClient, findClient } from "../clients.js";
 import type { AuthenticatedClient } from "../clients.js";
 import { isValidPkceValue, verifyS256 } from "../core/pkce.js";
 import { hashKey, randomToken, safeEqual } from "../core/random.js";
@@ -21,7 +22,14 @@ import {
 import { createGrant, loadGrant, refreshUpstream, revokeGrant, saveGrant, upstreamExpired } from "../grants.js";
 import { asyncHandler, Params, sendJson, sendOAuthError } from "../http.js";
 import { keys, nowSeconds } from "../records.js";
-import type { CodeRecord, GrantRecord, RedeemedCodeRecord, RefreshRecord, RotatedRefreshRecord } from "../records.js";
+import type {
+  CodeRecord,
+  GrantRecord,
+  RedeemedCodeRecord,
+  RefreshRecord,
+  RefreshSuccessorRecord,
+  RotatedRefreshRecord,
+} from "../records.js";
 import { issueTokens } from "../tokens.js";
 import type { TokenResponse } from "../tokens.js";
 
@@ -170,8 +178,7 @@ async function redeemRefreshToken(context: ProxyContext, params: Params, { clien
   const tokenHash = hashKey(params.require("refresh_token"));
   const record = (await context.storage.get(keys.refresh(tokenHash))) as RefreshRecord | undefined;
   if (record === undefined) {
-    await handleRefreshReuse(context, tokenHash, client.client_id);
-    throw new InvalidGrantError("The refresh token is invalid, expired or already used");
+    return answerRotatedToken(context, params, tokenHash, client.client_id, { waitForSuccessor: false });
   }
   if (record.clientId !== client.client_id) {
     throw new InvalidGrantError("The refresh token was issued to another client");
@@ -185,9 +192,9 @@ async function redeemRefreshToken(context: ProxyContext, params: Params, { clien
   }
   grant = await renewUpstream(context, grant);
 
-  // A concurrent refresh with the same token won the take(); that is a race, not reuse.
+  // A concurrent refresh with the same token won the take(): answer like a retry, with its successor.
   if ((await context.storage.take(keys.refresh(tokenHash))) === undefined) {
-    throw new InvalidGrantError("The refresh token was already used");
+    return answerRotatedToken(context, params, tokenHash, client.client_id, { waitForSuccessor: true });
   }
   const rotated: RotatedRefreshRecord = { grantId: grant.id, clientId: client.client_id };
   await context.storage.set(keys.rotatedRefresh(tokenHash), rotated, context.options.refreshTokenTtl);
@@ -195,7 +202,71 @@ async function redeemRefreshToken(context: ProxyContext, params: Params, { clien
   // Each rotation restarts the idle window of the grant.
   grant = { ...grant, expiresAt: nowSeconds() + context.options.refreshTokenTtl };
   await saveGrant(context, grant);
-  return issueTokens(context, grant, client, { scopes, resource });
+  const response = await issueTokens(context, grant, client, { scopes, resource });
+  if (context.options.refreshGraceSeconds > 0 && response.refresh_token !== undefined) {
+    const successor: RefreshSuccessorRecord = { refreshToken: response.refresh_token };
+    await context.storage.set(keys.refreshSuccessor(tokenHash), successor, context.options.refreshGraceSeconds);
+  }
+  return response;
+}
+
+/**
+ * Answers a refresh token that was already rotated. Inside the grace window the
+ * client gets a new access token and the same successor refresh token, because
+ * parallel or retried refreshes are common and must not sign the user out.
+ * After it, the token was presented twice by someone: OAuth 2.1 §4.3.1 says to
+ * revoke the whole grant, since either the client or an attacker holds a copy.
+ */
+async function answerRotatedToken(
+  context: ProxyContext,
+  params: Params,
+  tokenHash: string,
+  clientId: string,
+  options: { waitForSuccessor: boolean },
+): Promise<TokenResponse> {
+  const rotated = (await context.storage.get(keys.rotatedRefresh(tokenHash))) as RotatedRefreshRecord | undefined;
+  if (rotated === undefined || rotated.clientId !== clientId) {
+    throw new InvalidGrantError("The refresh token is invalid, expired or already used");
+  }
+
+  const successor = await findLiveSuccessor(context, tokenHash, options.waitForSuccessor);
+  const grant = successor === undefined ? undefined : await loadGrant(context, rotated.grantId);
+  const client = await findClient(context, clientId);
+  if (successor === undefined || grant === undefined || client === undefined) {
+    if (!options.waitForSuccessor) {
+      await revokeGrant(context, rotated.grantId, "rotated refresh token reused");
+    }
+    throw new InvalidGrantError("The refresh token was already used");
+  }
+
+  const scopes = narrowScopes(successor.record.scopes, params.get("scope"));
+  const resource = resolveRefreshResource(successor.record.resource, params.get("resource"));
+  debug("answered a retried refresh client=%s grant=%s", clientId, grant.id);
+  return issueTokens(context, grant, client, { scopes, resource }, successor.refreshToken);
+}
+
+/** Polling bounds for a refresh that lost the race and waits for the winner's successor token. */
+const SUCCESSOR_WAIT_MS = 2000;
+const SUCCESSOR_POLL_MS = 25;
+
+async function findLiveSuccessor(
+  context: ProxyContext,
+  tokenHash: string,
+  wait: boolean,
+): Promise<{ refreshToken: string; record: RefreshRecord } | undefined> {
+  const deadline = Date.now() + (wait ? SUCCESSOR_WAIT_MS : 0);
+  for (;;) {
+    const successor = (await context.storage.get(keys.refreshSuccessor(tokenHash))) as RefreshSuccessorRecord | undefined;
+    if (successor !== undefined) {
+      // A successor that was itself rotated or revoked is no longer a family member to hand out.
+      const record = (await context.storage.get(keys.refresh(hashKey(successor.refreshToken)))) as RefreshRecord | undefined;
+      return record === undefined ? undefined : { refreshToken: successor.refreshToken, record };
+    }
+    if (Date.now() >= deadline) {
+      return undefined;
+    }
+    await sleep(SUCCESSOR_POLL_MS);
+  }
 }
 
 /**
@@ -219,14 +290,6 @@ async function renewUpstream(context: ProxyContext, grant: GrantRecord): Promise
       throw toClientError(error);
     }
     throw error;
-  }
-}
-
-async function handleRefreshReuse(context: ProxyContext, tokenHash: string, clientId: string): Promise<void> {
-  const rotated = (await context.storage.get(keys.rotatedRefresh(tokenHash))) as RotatedRefreshRecord | undefined;
-  if (rotated !== undefined && rotated.clientId === clientId) {
-    // NOTE: no grace window yet, so a client that retries a refresh whose answer it lost signs out.
-    await revokeGrant(context, rotated.grantId, "rotated refresh token reused");
   }
 }
 

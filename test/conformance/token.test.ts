@@ -283,6 +283,10 @@ describe("S56 refresh tokens rotate and expire when idle", () => {
     expect(refreshed.access_token).not.toBe(first.access_token);
     expect(refreshed.refresh_token).toBeTypeOf("string");
     expect(refreshed.refresh_token).not.toBe(first.refresh_token);
+
+    // Inside the grace window a retry of RT1 gets the same successor; "afterwards" means after it.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 11_000);
     await expectTokenError(await harness.token({
       grant_type: "refresh_token",
       refresh_token: first.refresh_token,
