@@ -25,8 +25,8 @@ const CONCURRENCY = 50;
  * Registers tests that check a {@link Storage} adapter against the guarantees the proxy relies on.
  *
  * `makeStore` runs before each test and the store is closed after it. Every test writes under a
- * random key prefix, so the suite can run against a shared networked store. One test waits
- * about 1.2 seconds for TTLs to expire.
+ * random key prefix, so the suite can run against a shared networked store. Two tests wait
+ * for TTLs to expire, about 1.2 and 0.5 seconds, and one writes a 1 MiB value.
  *
  * @example
  * import { describe, it, expect, beforeEach, afterEach } from "vitest";
@@ -99,6 +99,91 @@ export function runStorageContract(name: string, makeStore: () => Promise<Storag
       expect(await store.increment(key("counter"), 1)).toBe(1);
       expect(await store.add(key("add"), "again", 60)).toBe(true);
     }, 10_000);
+
+    it("null is stored, unlike an absent key", async () => {
+      await store.set(key("null"), null, 60);
+
+      expect(await store.get(key("null"))).toBe(null);
+      expect(await store.add(key("null"), "other", 60)).toBe(false);
+      expect(await store.take(key("null"))).toBe(null);
+      expect(await store.get(key("null"))).toBeUndefined();
+    });
+
+    it("sub-second TTLs expire on time", async () => {
+      await store.set(key("set"), "short-lived", 0.25);
+      expect(await store.add(key("add"), "short-lived", 0.25)).toBe(true);
+      expect(await store.increment(key("counter"), 0.25)).toBe(1);
+      await store.set(key("long"), "kept", 60);
+
+      expect(await store.get(key("set"))).toBe("short-lived");
+      await sleep(450);
+
+      expect(await store.get(key("set"))).toBeUndefined();
+      expect(await store.get(key("add"))).toBeUndefined();
+      expect(await store.increment(key("counter"), 0.25)).toBe(1);
+      expect(await store.get(key("long"))).toBe("kept");
+    }, 10_000);
+
+    it("large values round-trip", async () => {
+      const text = "x".repeat(1024 * 1024);
+      const records = Array.from({ length: 5_000 }, (_, index) => ({ id: `record-${index}`, scopes: ["read", "write"], count: index }));
+
+      await store.set(key("text"), text, 60);
+      await store.set(key("records"), records, 60);
+
+      expect(await store.get(key("text"))).toBe(text);
+      expect(await store.take(key("records"))).toEqual(records);
+    }, 10_000);
+
+    it("Unicode text round-trips", async () => {
+      const value = { text: "ümlaut 漢字 🚀 \u2028 \u0000 \" \\ \n\t", [`key "quoted" 🔑`]: "\r\n" };
+
+      await store.set(key("unicode"), value, 60);
+
+      expect(await store.get(key("unicode"))).toEqual(value);
+    });
+
+    it("keys with unusual characters stay distinct", async () => {
+      const suffixes = [
+        "",
+        " ",
+        "key",
+        "KEY",
+        "key ",
+        "a/b",
+        "../../outside",
+        "back\\slash",
+        "line\nbreak",
+        "nul\u0000byte",
+        "glob*?[a-z]{x}",
+        "ümlaut 漢字 🚀",
+        "x".repeat(2_000),
+      ];
+
+      for (const [index, suffix] of suffixes.entries()) {
+        await store.set(key(suffix), index, 60);
+      }
+
+      for (const [index, suffix] of suffixes.entries()) {
+        expect(await store.get(key(suffix))).toBe(index);
+      }
+
+      for (const [index, suffix] of suffixes.entries()) {
+        expect(await store.take(key(suffix))).toBe(index);
+        expect(await store.get(key(suffix))).toBeUndefined();
+      }
+    });
+
+    it("stored values are copies", async () => {
+      const value = { scopes: ["read"] };
+      await store.set(key("k"), value, 60);
+
+      value.scopes.push("write");
+      const first = (await store.get(key("k"))) as { scopes: string[] };
+      first.scopes.push("admin");
+
+      expect(await store.get(key("k"))).toEqual({ scopes: ["read"] });
+    });
 
     it("take returns the value then removes it", async () => {
       await store.set(key("k"), { code: "once" }, 60);
