@@ -53,7 +53,7 @@ export class ClientIdSealer {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv("aes-256-gcm", key.encryption, iv);
     cipher.setAAD(AAD);
-    const plaintext = deflateRawSync(Buffer.from(JSON.stringify(client)));
+    const plaintext = deflateRawSync(Buffer.from(JSON.stringify(pack(client))));
     const sealed = Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
     return `${key.id}.${sealed.toString("base64url")}`;
   }
@@ -75,7 +75,7 @@ export class ClientIdSealer {
       decipher.setAAD(AAD);
       decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
       const compressed = Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
-      return JSON.parse(inflateRawSync(compressed, { maxOutputLength: 64 * 1024 }).toString("utf8")) as SealedClient;
+      return unpack(JSON.parse(inflateRawSync(compressed, { maxOutputLength: 64 * 1024 }).toString("utf8")) as PackedClient);
     } catch {
       return undefined;
     }
@@ -100,6 +100,45 @@ export class ClientIdSealer {
     const prefix = clientId.slice(0, clientId.indexOf("."));
     return this.#keys.find((candidate) => candidate.id === prefix);
   }
+}
+
+/** The sealed form, with short names: every byte saved shortens each URL and access token that carries the id. */
+interface PackedClient {
+  r: string[];
+  m: number;
+  /** 1 when the client may use refresh tokens; authorization_code is always registered. */
+  g: number;
+  n?: string;
+  i: number;
+}
+
+const AUTH_METHODS: ReadonlyArray<SealedClient["token_endpoint_auth_method"]> = ["none", "client_secret_basic", "client_secret_post"];
+
+function pack(client: SealedClient): PackedClient {
+  const packed: PackedClient = {
+    r: client.redirect_uris,
+    m: AUTH_METHODS.indexOf(client.token_endpoint_auth_method),
+    g: client.grant_types.includes("refresh_token") ? 1 : 0,
+    i: client.client_id_issued_at,
+  };
+  if (client.client_name !== undefined) {
+    packed.n = client.client_name;
+  }
+  return packed;
+}
+
+function unpack(packed: PackedClient): SealedClient {
+  const method = AUTH_METHODS[packed.m];
+  if (method === undefined || !Array.isArray(packed.r) || typeof packed.i !== "number") {
+    throw new TypeError("Malformed sealed client");
+  }
+
+  const grantTypes = packed.g === 1 ? ["authorization_code", "refresh_token"] : ["authorization_code"];
+  const client: SealedClient = { redirect_uris: packed.r, token_endpoint_auth_method: method, grant_types: grantTypes, client_id_issued_at: packed.i };
+  if (typeof packed.n === "string") {
+    client.client_name = packed.n;
+  }
+  return client;
 }
 
 // The secret comes from the key that sealed the id, so a rotation keeps existing clients' secrets valid.

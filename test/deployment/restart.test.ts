@@ -1,12 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryStore } from "mcp-oauth-proxy";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { Redis } from "ioredis";
+import { join } from "node:path";
+import { DiskStore, MemoryStore, RedisStore } from "mcp-oauth-proxy";
 import type { Storage } from "mcp-oauth-proxy";
 import { startSharedUpstream } from "../../examples/demo/app.js";
 import type { SharedUpstream } from "../../examples/demo/app.js";
 import { TestBrowser } from "../../examples/demo/browser.js";
 import { Harness } from "../helpers/harness.js";
 import { freePort } from "../helpers/ports.js";
+import { REDIS_URL, redisKeyPrefix } from "../helpers/redis.js";
+
+const diskDirectory = mkdtempSync(join(tmpdir(), "mcp-oauth-proxy-restart-"));
+const redisPrefix = redisKeyPrefix("restart");
 
 interface StoreKind {
   name: string;
@@ -18,7 +26,19 @@ interface StoreKind {
 
 const storeKinds: StoreKind[] = [
   { name: "MemoryStore", persistent: false, open: () => new MemoryStore() },
+  { name: "DiskStore", persistent: true, open: () => new DiskStore({ directory: diskDirectory }) },
+  { name: "RedisStore", persistent: true, open: () => new RedisStore({ url: REDIS_URL, keyPrefix: redisPrefix }) },
 ];
+
+afterAll(async () => {
+  rmSync(diskDirectory, { recursive: true, force: true });
+  const reader = new Redis(REDIS_URL);
+  const keys = await reader.keys(`${redisPrefix}*`);
+  if (keys.length > 0) {
+    await reader.del(...keys);
+  }
+  reader.disconnect();
+});
 
 describe.each(storeKinds)("restart with $name", (kind) => {
   const secret = randomBytes(32).toString("base64url");
