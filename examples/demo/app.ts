@@ -5,7 +5,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import cors from "cors";
 import express from "express";
-import type { Request, Response } from "express";
+import type { NextFunction, Request, Response } from "express";
 import { OIDCProvider, oauthProxy } from "mcp-oauth-proxy";
 import type { OAuthProxy, OAuthProxyOptions, Storage } from "mcp-oauth-proxy";
 import session from "express-session";
@@ -124,6 +124,15 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
         res.status(500).json({ jsonrpc: "2.0", error: { code: -32603, message: "Internal error" }, id: null });
       }
     });
+  });
+  // Body-parser errors on /mcp (invalid JSON, a body over the limit) become JSON-RPC errors, not Express's HTML page.
+  app.use("/mcp", (error: { status?: number }, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const status = typeof error.status === "number" && error.status >= 400 && error.status < 500 ? error.status : 500;
+    res.status(status).json({ jsonrpc: "2.0", error: { code: -32700, message: status === 413 ? "Request body too large" : "Parse error" }, id: null });
   });
   server.on("request", app);
 

@@ -93,8 +93,9 @@ export class TestBrowser {
 
   /** Returns the value of a stored, unexpired cookie for the origin of `url`. */
   cookie(url: string | URL, name: string): string | undefined {
-    const cookie = this.jar.get(new URL(url).host)?.get(name);
-    return cookie && !isExpired(cookie) ? cookie.value : undefined;
+    const stored = [...(this.jar.get(new URL(url).host)?.values() ?? [])];
+    const cookie = stored.find((candidate) => candidate.name === name && !isExpired(candidate));
+    return cookie?.value;
   }
 
   private async request(method: string, url: URL, body?: string, headers: Record<string, string> = {}): Promise<BrowserResponse> {

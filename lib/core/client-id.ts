@@ -66,8 +66,10 @@ export class ClientIdSealer {
       return undefined;
     }
 
-    const sealed = Buffer.from(clientId.slice(dot + 1), "base64url");
-    if (sealed.length <= IV_BYTES + TAG_BYTES) {
+    // Node decodes base64url leniently; only the canonical spelling of an id is the id.
+    const encoded = clientId.slice(dot + 1);
+    const sealed = Buffer.from(encoded, "base64url");
+    if (sealed.length <= IV_BYTES + TAG_BYTES || sealed.toString("base64url") !== encoded) {
       return undefined;
     }
     try {
