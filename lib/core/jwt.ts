@@ -5,6 +5,25 @@ import type { JwtPayload } from "jsonwebtoken";
 
 import { randomToken } from "./random.js";
 
+/** JWS algorithms the proxy signs access tokens with. */
+export type SigningAlgorithm = "HS256" | "RS256" | "ES256";
+
+/** Every algorithm in {@link SigningAlgorithm}; a token with any other `alg`, `none` included, is rejected before key lookup. */
+export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ["HS256", "RS256", "ES256"];
+
+/** Clock skew, in seconds, allowed on `exp` and `nbf` unless a caller sets another. */
+export const DEFAULT_LEEWAY_SECONDS = 5;
+
+/**
+ * A key with its `kid` and algorithm. For HS256 `key` is the shared secret; otherwise it is the
+ * private key when signing and the public key when verifying.
+ */
+export interface TokenKey {
+  kid: string;
+  algorithm: SigningAlgorithm;
+  key: KeyObject;
+}
+
 /** Claims of an access token the proxy issues (RFC 9068 §2.2), where `sid` is the proxy's grant id. */
 export interface AccessTokenClaims {
   iss: string;
@@ -27,8 +46,6 @@ export interface AccessTokenInput {
   scope: string;
   grantId: string;
   ttlSeconds: number;
-  /** Id of the signing key, sent as the `kid` header so keys can rotate. */
-  keyId?: string;
   now?: number;
 }
 
@@ -37,10 +54,15 @@ export interface AccessTokenExpectations {
   issuer: string;
   /** The resource the token must be issued for, or a list of which any one suffices. */
   audience: string | readonly string[];
-  /** When set, the `kid` header must equal it. */
-  keyId?: string;
   leewaySeconds?: number;
   now?: number;
+}
+
+/** The JOSE header members that select the verification key. */
+export interface AccessTokenHeader {
+  alg: SigningAlgorithm;
+  /** Absent when the token has no string `kid`; no key matches it then. */
+  kid: string | undefined;
 }
 
 /** Stable codes for the ways an access token fails verification. */
@@ -58,7 +80,7 @@ export type TokenFailure =
 
 const DESCRIPTIONS: Record<TokenFailure, string> = {
   malformed: "The access token is malformed",
-  unsupported_algorithm: "The access token is not signed with HS256",
+  unsupported_algorithm: "The access token is signed with an algorithm this server does not accept",
   invalid_signature: "The access token signature is invalid",
   expired: "The access token expired",
   not_yet_valid: "The access token is not valid yet",
@@ -85,12 +107,13 @@ export class TokenVerificationError extends Error {
 }
 
 /**
- * Signs an RFC 9068 access token with HS256 and returns it with its claims.
+ * Signs an RFC 9068 access token with `key` and returns it with its claims. The header carries
+ * `typ: at+jwt`, the key's algorithm and its `kid`.
  *
  * @example
- * const { token, claims } = signAccessToken({ issuer, subject, audience, clientId, scope: "mcp:read", grantId, ttlSeconds: 3600 }, keys.signingKey);
+ * const { token, claims } = signAccessToken({ issuer, subject, audience, clientId, scope: "mcp:read", grantId, ttlSeconds: 3600 }, signingKey);
  */
-export function signAccessToken(input: AccessTokenInput, key: KeyObject): { token: string; claims: AccessTokenClaims } {
+export function signAccessToken(input: AccessTokenInput, key: TokenKey): { token: string; claims: AccessTokenClaims } {
   const iat = Math.floor(input.now ?? Date.now() / 1000);
   const claims: AccessTokenClaims = {
     iss: input.issuer,
@@ -106,26 +129,58 @@ export function signAccessToken(input: AccessTokenInput, key: KeyObject): { toke
 
   // RFC 9068 §2.1: "at+jwt" marks the JWT as an access token, so an ID token
   // or any other JWT signed with the same key cannot pass as one.
-  const header = { alg: "HS256", typ: "at+jwt", ...(input.keyId === undefined ? {} : { kid: input.keyId }) };
-  const token = jsonwebtoken.sign({ ...claims }, key, { algorithm: "HS256", header });
+  const header = { alg: key.algorithm, typ: "at+jwt", kid: key.kid };
+  const token = jsonwebtoken.sign({ ...claims }, key.key, { algorithm: key.algorithm, header });
   return { token, claims };
 }
 
 /**
- * Verifies an access token's signature, type, issuer, audience and lifetime, and returns its claims.
+ * Reads the `alg` and `kid` of a compact JWS without checking its signature, so the caller can
+ * pick the verification key.
+ *
+ * @throws {TokenVerificationError} `malformed` when the token is not three segments with a JSON
+ * header, and `unsupported_algorithm` when `alg` is not HS256, RS256 or ES256 (`none` included).
+ */
+export function readAccessTokenHeader(token: string): AccessTokenHeader {
+  const segments = typeof token === "string" ? token.split(".") : [];
+  if (segments.length !== 3) {
+    throw new TokenVerificationError("malformed");
+  }
+
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(segments[0] ?? "", "base64url").toString("utf8"));
+  } catch (error) {
+    throw new TokenVerificationError("malformed", { cause: error });
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    throw new TokenVerificationError("malformed");
+  }
+
+  const { alg, kid } = header as Record<string, unknown>;
+  if (!(SIGNING_ALGORITHMS as readonly unknown[]).includes(alg)) {
+    throw new TokenVerificationError("unsupported_algorithm");
+  }
+  return { alg: alg as SigningAlgorithm, kid: typeof kid === "string" ? kid : undefined };
+}
+
+/**
+ * Verifies an access token's signature with `key`, and its `kid`, type, issuer, audience and
+ * lifetime, and returns its claims. Only `key.algorithm` is accepted, so a token cannot switch a
+ * public key into an HMAC secret.
  *
  * @throws {TokenVerificationError} for every failure, with a description safe to show the client.
  */
-export function verifyAccessToken(token: string, key: KeyObject, expected: AccessTokenExpectations): AccessTokenClaims {
+export function verifyAccessToken(token: string, key: TokenKey, expected: AccessTokenExpectations): AccessTokenClaims {
   const audience = audienceOption(expected.audience);
   let decoded: jsonwebtoken.Jwt;
   try {
-    decoded = jsonwebtoken.verify(token, key, {
-      algorithms: ["HS256"],
+    decoded = jsonwebtoken.verify(token, key.key, {
+      algorithms: [key.algorithm],
       complete: true,
       issuer: expected.issuer,
       audience,
-      clockTolerance: expected.leewaySeconds ?? 5,
+      clockTolerance: expected.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS,
       ...(expected.now === undefined ? {} : { clockTimestamp: expected.now }),
     });
   } catch (error) {
@@ -136,7 +191,7 @@ export function verifyAccessToken(token: string, key: KeyObject, expected: Acces
   if (!isAccessTokenType(decoded.header.typ)) {
     throw new TokenVerificationError("wrong_type");
   }
-  if (expected.keyId !== undefined && decoded.header.kid !== expected.keyId) {
+  if (decoded.header.kid !== key.kid) {
     throw new TokenVerificationError("unknown_key");
   }
 
@@ -217,7 +272,7 @@ function classifyLibraryError(error: unknown): TokenFailure {
     return "invalid_signature";
   }
 
-  if (message === "invalid algorithm" || message === "jwt signature is required") {
+  if (message === "invalid algorithm" || message === "jwt signature is required" || message.startsWith("secretOrPublicKey must")) {
     return "unsupported_algorithm";
   }
 

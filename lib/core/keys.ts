@@ -1,6 +1,8 @@
 import { createSecretKey, hkdfSync } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 
+import type { TokenKey } from "./jwt.js";
+
 /** Keys the proxy derives from its one configured secret, each for a single purpose. */
 export interface DerivedKeys {
   /**
@@ -45,4 +47,9 @@ export function deriveKeys(secret: string | Buffer): DerivedKeys {
 
 function expand(material: Buffer, info: string): Buffer {
   return Buffer.from(hkdfSync("sha256", material, SALT, info, 32));
+}
+
+/** Returns the HS256 access-token key of a derived key set, whose `kid` is the key set's id. */
+export function hmacTokenKey(keys: DerivedKeys): TokenKey {
+  return { kid: keys.keyId, algorithm: "HS256", key: keys.signingKey };
 }

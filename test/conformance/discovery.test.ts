@@ -316,7 +316,7 @@ describe("S10 capabilities are listed explicitly", () => {
     expect(body.revocation_endpoint_auth_methods_supported).toEqual(["none", "client_secret_basic", "client_secret_post"]);
   });
 
-  it("omits introspection and limits response modes to query", async () => {
+  it("omits introspection without callers and limits response modes to query", async () => {
     const { body } = await getJson(harness.issuer + AS_METADATA_PATH);
 
     expect(body).not.toHaveProperty("introspection_endpoint");
@@ -331,13 +331,15 @@ describe("S11 feature flags match what is implemented", () => {
     expect(body.authorization_response_iss_parameter_supported).toBe(true);
   });
 
-  it("does not advertise client ID metadata documents", async () => {
+  it("advertises client ID metadata documents, which are on by default", async () => {
     const { body } = await getJson(harness.issuer + AS_METADATA_PATH);
 
-    expect(body).not.toHaveProperty("client_id_metadata_document_supported");
+    expect(body.client_id_metadata_document_supported).toBe(true);
   });
 
-  it("shows an error page for a URL client_id", async () => {
+  // An http client_id fails the URL check before any lookup or fetch. Metadata
+  // documents themselves are tested against a local https server in cimd.test.ts.
+  it("shows an error page for an http URL client_id", async () => {
     let fetches = 0;
     const documentServer = createServer((_req, res) => {
       fetches += 1;
@@ -346,7 +348,7 @@ describe("S11 feature flags match what is implemented", () => {
     });
     const documentOrigin = await listen(documentServer);
     try {
-      const clientIds = [`${documentOrigin}/client.json`, "https://app.example.com/client.json"];
+      const clientIds = [`${documentOrigin}/client.json`, "http://app.example.com/client.json"];
       for (const clientId of clientIds) {
         const upstreamBefore = harness.upstreamRequests.length;
         const response = await fetch(harness.authorizeUrl(clientId), { redirect: "manual" });

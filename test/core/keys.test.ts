@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { deriveKeys } from "../../lib/core/keys.js";
+import { deriveKeys, hmacTokenKey } from "../../lib/core/keys.js";
 
 const SECRET = "correct horse battery staple";
 
@@ -72,5 +72,21 @@ describe("deriveKeys", () => {
     expect(() => deriveKeys("")).toThrow(new TypeError(message));
     expect(() => deriveKeys(Buffer.alloc(0))).toThrow(new TypeError(message));
     expect(() => deriveKeys(undefined as unknown as string)).toThrow(new TypeError(message));
+  });
+});
+
+describe("hmacTokenKey", () => {
+  it("pairs signing key with key id", () => {
+    const keys = deriveKeys(SECRET);
+
+    expect(hmacTokenKey(keys)).toEqual({ kid: keys.keyId, algorithm: "HS256", key: keys.signingKey });
+  });
+
+  it("uses no other purpose's key", () => {
+    const keys = deriveKeys(SECRET);
+    const tokenKey = hmacTokenKey(keys).key.export();
+
+    expect(tokenKey.equals(keys.encryptionKey)).toBe(false);
+    expect(tokenKey.toString("hex")).not.toBe(keys.cookieSecret);
   });
 });
