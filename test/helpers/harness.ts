@@ -10,6 +10,10 @@ export const CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 /** The redirect URI of the default test client; nothing listens there. */
 export const REDIRECT_URI = "http://127.0.0.1:3000/callback";
 
+async function refuseLookup(hostname: string): Promise<never> {
+  throw new Error(`Tests resolve no host names (${hostname}); pass a lookup in clientIdMetadataDocuments`);
+}
+
 /** Options of `startHarness()`. */
 export interface HarnessOptions {
   proxyOptions?: Partial<OAuthProxyOptions>;
@@ -65,8 +69,9 @@ export class Harness {
     const demo = await startDemo({
       ...(options.express === undefined ? {} : { express: options.express }),
       ...(options.hostSession === undefined ? {} : { hostSession: options.hostSession }),
-      // Tests register many clients from one address; rate limits have their own tests.
-      proxyOptions: { rateLimits: false, ...options.proxyOptions },
+      // Tests register many clients from one address; rate limits have their own tests. A metadata-document
+      // client id must never make a test resolve a real host name, so lookups fail unless a test supplies its own.
+      proxyOptions: { rateLimits: false, clientIdMetadataDocuments: { lookup: refuseLookup }, ...options.proxyOptions },
       ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl }),
       ...(options.upstreamAccessTokenTtl === undefined ? {} : { upstreamAccessTokenTtl: options.upstreamAccessTokenTtl }),
       ...(options.secret === undefined ? {} : { secret: options.secret }),
