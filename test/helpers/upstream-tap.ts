@@ -169,13 +169,13 @@ export class UpstreamTap {
 }
 
 function withoutHopByHop(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const kept: Record<string, string | string[]> = {};
+  const forwarded: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined && !HOP_BY_HOP.has(name)) {
-      kept[name] = value;
+      forwarded[name] = value;
     }
   }
-  return kept;
+  return forwarded;
 }
 
 async function readBody(stream: IncomingMessage): Promise<Buffer> {
