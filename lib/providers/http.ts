@@ -40,6 +40,31 @@ export async function postForm(
   return readOAuthResponse(response, "form");
 }
 
+/** Options for `requestJson`. */
+export interface JsonRequestOptions extends RequestOptions {
+  method: "GET" | "POST" | "PATCH" | "DELETE";
+  /** Sent as a JSON body when set. */
+  json?: unknown;
+}
+
+/**
+ * Sends a request to a JSON API (such as GitHub's REST API) and returns the
+ * response object, or `{}` for an empty success response such as 204.
+ * Failures map as in `getJson`.
+ */
+export async function requestJson(url: URL | string, options: JsonRequestOptions): Promise<Record<string, unknown>> {
+  const headers: Record<string, string> = { accept: "application/json", ...options.headers };
+  if (options.json !== undefined) {
+    headers["content-type"] = "application/json";
+  }
+  const response = await send(new URL(url), {
+    method: options.method,
+    headers,
+    ...(options.json === undefined ? {} : { body: JSON.stringify(options.json) }),
+  }, options.timeoutMs);
+  return readOAuthResponse(response, "json");
+}
+
 /**
  * Fetches a JSON document (discovery, JWKS, userinfo) and returns its object.
  *
@@ -52,6 +77,23 @@ export async function getJson(url: URL | string, options: RequestOptions = {}): 
     headers: { accept: "application/json", ...options.headers },
   }, options.timeoutMs);
   return readOAuthResponse(response, "json");
+}
+
+/** Fetches a JSON array (such as GitHub's list of email addresses); failures map as in `getJson`. */
+export async function getJsonArray(url: URL | string, options: RequestOptions = {}): Promise<unknown[]> {
+  const response = await send(new URL(url), {
+    method: "GET",
+    headers: { accept: "application/json", ...options.headers },
+  }, options.timeoutMs);
+  if (response.status >= 300) {
+    readOAuthResponse(response, "json");
+  }
+
+  const parsed = parseJson(response.text);
+  if (!Array.isArray(parsed)) {
+    throw new UpstreamError("protocol", `${describeEndpoint(response.url)} returned a body that is not a JSON array`, { status: response.status });
+  }
+  return parsed;
 }
 
 interface UpstreamResponse {
@@ -128,7 +170,7 @@ function readOAuthResponse(response: UpstreamResponse, kind: "form" | "json"): R
     return {};
   }
 
-  const body = parseBody(response);
+  const body = parseBody(response, kind);
   // Some providers (GitHub among them) report token errors with HTTP 200, so the
   // `error` member is checked whatever the status.
   const errorCode = typeof body?.error === "string" ? body.error : undefined;
@@ -152,25 +194,52 @@ function failureFor(kind: "form" | "json", status: number, errorCode: string | u
   if (errorCode === "invalid_grant") {
     return "invalid_grant";
   }
+  // RFC 6749 §4.1.2.1 defines these for the authorization endpoint, but some providers
+  // (Microsoft Entra among them) send them from the token endpoint with HTTP 400.
+  if (errorCode === "temporarily_unavailable" || errorCode === "server_error") {
+    return "unavailable";
+  }
   if (kind === "form" && (errorCode === "invalid_client" || errorCode === "unauthorized_client" || status === 401)) {
     return "invalid_client";
   }
   return "protocol";
 }
 
-function parseBody(response: UpstreamResponse): Record<string, unknown> | undefined {
+function parseBody(response: UpstreamResponse, kind: "form" | "json"): Record<string, unknown> | undefined {
   const type = response.contentType.split(";")[0]?.trim().toLowerCase();
   if (type === "application/x-www-form-urlencoded") {
-    const form = Object.fromEntries(new URLSearchParams(response.text));
-    return Object.keys(form).length > 0 ? form : undefined;
+    return parseForm(response.text);
   }
 
-  try {
-    const parsed: unknown = JSON.parse(response.text);
+  const parsed = parseJson(response.text);
+  if (parsed !== undefined) {
     return isObject(parsed) ? parsed : undefined;
+  }
+  // GitHub's token endpoint responds form-encoded unless the request accepts JSON, so a body that
+  // is neither JSON nor labeled as a form is still read as one when it looks like a token response.
+  return kind === "form" && type !== "text/html" ? parseTokenForm(response.text) : undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }
+}
+
+function parseForm(text: string): Record<string, unknown> | undefined {
+  const form = Object.fromEntries(new URLSearchParams(text));
+  return Object.keys(form).length > 0 ? form : undefined;
+}
+
+// An unlabeled body counts as a form only when it carries the members a token response must have.
+function parseTokenForm(text: string): Record<string, unknown> | undefined {
+  if (!/^[\w.~%+-]+=[^\s]*$/.test(text.trim())) {
+    return undefined;
+  }
+  const form = parseForm(text.trim());
+  return form !== undefined && ("access_token" in form || "error" in form) ? form : undefined;
 }
 
 // RFC 6750 §3: a resource server reports the failure in WWW-Authenticate, e.g.

@@ -1,14 +1,13 @@
-import { createPublicKey } from "node:crypto";
-import type { JsonWebKey, KeyObject } from "node:crypto";
-
 import createDebug from "debug";
-import jsonwebtoken from "jsonwebtoken";
-import type { Algorithm, JwtPayload } from "jsonwebtoken";
+import type { JwtPayload } from "jsonwebtoken";
 
 import { OptionError, UpstreamError } from "../errors.js";
-import { getJson, isObject } from "./http.js";
-import { AuthorizationCodeProvider, endpointProblem, issuerOption } from "./oauth.js";
-import type { ClientOptions, ProviderEndpoints } from "./oauth.js";
+import { getJson } from "./http.js";
+import { allowedAlgorithms, JwksKeySet, verifyIdToken, withoutPlumbing } from "./id-token.js";
+import { AuthorizationCodeProvider } from "./authorization-code.js";
+import type { ProviderEndpoints } from "./authorization-code.js";
+import { endpointProblem, issuerOption } from "./options.js";
+import type { ClientDefaults, ClientOptions } from "./options.js";
 import type { UpstreamIdentity, UpstreamTokens } from "./types.js";
 
 const debug = createDebug("mcp-oauth-proxy:provider");
@@ -33,16 +32,6 @@ export interface ProviderMetadata {
   authorization_response_iss_parameter_supported?: boolean;
 }
 
-// Only asymmetric algorithms: with HS256 the "key" would be the client secret, which
-// the proxy has no reason to accept ID tokens under. jsonwebtoken 9 lacks EdDSA.
-const ASYMMETRIC_ALGORITHMS: readonly Algorithm[] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
-
-// OIDC Core §2 token plumbing, meaningless once the ID token is verified.
-const PLUMBING_CLAIMS = ["iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "auth_time", "azp", "sid", "jti"];
-
-// Seconds of clock skew allowed between the proxy and the provider when checking exp, iat and nbf.
-const CLOCK_TOLERANCE_SECONDS = 60;
-
 /** A checked discovery document with the URLs parsed from it. */
 export interface DiscoveredProvider {
   metadata: ProviderMetadata;
@@ -52,7 +41,7 @@ export interface DiscoveredProvider {
 
 /**
  * An upstream OpenID Connect provider configured from its issuer, whose
- * endpoints are discovered on first use and whose ID tokens are verified.
+ * endpoints are discovered on first use (or by `ready()`) and whose ID tokens are verified.
  *
  * @example
  * const provider = new OIDCProvider({
@@ -60,15 +49,18 @@ export interface DiscoveredProvider {
  *   clientId: "proxy",
  *   clientSecret: process.env.UPSTREAM_CLIENT_SECRET,
  * });
+ * await provider.ready(); // optional: fail at startup when the issuer is wrong
  */
 export class OIDCProvider extends AuthorizationCodeProvider {
-  protected readonly issuer: string;
-  private readonly discoveryUrl: URL;
+  /** The issuer identifier that discovery documents and ID tokens must carry. */
+  readonly issuer: string;
+  /** URL of the discovery document. */
+  readonly discoveryUrl: URL;
   private discovery: Promise<DiscoveredProvider> | undefined;
-  private keys: Promise<Map<string, JsonWebKey>> | undefined;
+  private keySet: JwksKeySet | undefined;
 
-  constructor(options: OIDCProviderOptions) {
-    super(options, ["openid", "profile", "email"]);
+  constructor(options: OIDCProviderOptions, defaults: ClientDefaults = {}) {
+    super(options, { scopes: ["openid", "profile", "email"], ...defaults });
     this.issuer = issuerOption("issuer", options.issuer);
 
     // OIDC Discovery §4: the well-known suffix follows the issuer's path, without a doubled "/".
@@ -85,6 +77,12 @@ export class OIDCProvider extends AuthorizationCodeProvider {
     }
   }
 
+  /** Fetches and checks the discovery document and the signing keys. */
+  override async ready(): Promise<void> {
+    await this.endpoints();
+    await (await this.keys())?.load();
+  }
+
   async responseIssuer(): Promise<string | undefined> {
     const { metadata } = await this.discover();
     return metadata.authorization_response_iss_parameter_supported === true ? this.issuer : undefined;
@@ -95,7 +93,7 @@ export class OIDCProvider extends AuthorizationCodeProvider {
    * when the provider has a userinfo endpoint, or from userinfo alone without an ID token.
    */
   override async identify(tokens: UpstreamTokens): Promise<UpstreamIdentity> {
-    const { endpoints } = await this.discover();
+    const endpoints = await this.endpoints();
 
     if (tokens.idToken === undefined) {
       const claims = await this.fetchUserinfo(tokens);
@@ -116,8 +114,9 @@ export class OIDCProvider extends AuthorizationCodeProvider {
     return { subject, claims: withoutPlumbing({ ...idClaims, ...userinfo }) };
   }
 
-  protected async endpoints(): Promise<ProviderEndpoints> {
-    return (await this.discover()).endpoints;
+  protected async defaultEndpoints(): Promise<ProviderEndpoints> {
+    const { endpoints, jwksUri } = await this.discover();
+    return { ...endpoints, jwksUri };
   }
 
   /** Fetches and checks the discovery document once; a failed attempt is retried on the next call. */
@@ -130,102 +129,50 @@ export class OIDCProvider extends AuthorizationCodeProvider {
   }
 
   /**
+   * Adjusts a fetched discovery document before it is checked, for providers whose
+   * documents leave out endpoints they have. Returns the document unchanged by default.
+   */
+  protected amendDiscovery(document: Record<string, unknown>): Record<string, unknown> {
+    return document;
+  }
+
+  /** Checks provider-specific ID token claims after the standard checks; does nothing by default. */
+  protected checkIdTokenClaims(_claims: JwtPayload): void {}
+
+  /**
    * Verifies an ID token's signature with the provider's JWKS and its iss, aud and
    * exp claims (OIDC Core §3.1.3.7), and returns its claims.
    */
   protected async verifyIdToken(idToken: string): Promise<JwtPayload> {
-    const { metadata, jwksUri } = await this.discover();
-    const header = jsonwebtoken.decode(idToken, { complete: true })?.header;
-    if (header === undefined) {
-      throw new UpstreamError("protocol", `The ID token from ${this.name} is not a JWT`);
-    }
-
-    const algorithms = this.allowedAlgorithms(metadata);
-    if (!(algorithms as string[]).includes(header.alg)) {
-      throw new UpstreamError("protocol", `The ID token from ${this.name} is signed with ${header.alg}, but only ${algorithms.join(", ")} are accepted`);
-    }
-    if (jwksUri === undefined) {
+    const { metadata } = await this.discover();
+    const keys = await this.keys();
+    if (keys === undefined) {
       throw new UpstreamError("protocol", `The discovery document of ${this.issuer} has no jwks_uri, so ID tokens cannot be verified`);
     }
 
-    const key = await this.signingKey(jwksUri, header.kid, header.alg);
-    let payload: JwtPayload;
-    try {
-      payload = jsonwebtoken.verify(idToken, key, {
-        algorithms,
-        issuer: this.issuer,
-        audience: this.client.clientId,
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      }) as JwtPayload;
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new UpstreamError("protocol", `The ID token from ${this.name} failed verification: ${reason}`, { cause: error });
-    }
-
-    checkRequiredClaims(payload, this.client.clientId, this.name);
-    return payload;
-  }
-
-  private allowedAlgorithms(metadata: ProviderMetadata): Algorithm[] {
-    const advertised = metadata.id_token_signing_alg_values_supported;
-    // OIDC Discovery §3: id_token_signing_alg_values_supported is required and RS256 always supported.
-    const allowed = Array.isArray(advertised) ? ASYMMETRIC_ALGORITHMS.filter((alg) => advertised.includes(alg)) : ["RS256" as const];
-    return allowed.length > 0 ? allowed : ["RS256"];
-  }
-
-  private async signingKey(jwksUri: URL, kid: string | undefined, alg: string): Promise<KeyObject> {
-    let keys = await this.loadKeys(jwksUri, false);
-    let jwk = selectKey(keys, kid, alg);
-
-    // A key missing from the cached set may have been added by rotation (OIDC Core §10.1.1).
-    if (jwk === undefined) {
-      debug("jwks refetch reason=unknown-kid kid=%s", kid ?? "-");
-      keys = await this.loadKeys(jwksUri, true);
-      jwk = selectKey(keys, kid, alg);
-    }
-    if (jwk === undefined) {
-      throw new UpstreamError("protocol", `The JWKS of ${this.issuer} has no ${alg} signing key${kid === undefined ? "" : ` with kid ${JSON.stringify(kid)}`}`);
-    }
-
-    try {
-      return createPublicKey({ key: jwk, format: "jwk" });
-    } catch (error) {
-      throw new UpstreamError("protocol", `The JWKS of ${this.issuer} contains an unusable key${kid === undefined ? "" : ` (kid ${JSON.stringify(kid)})`}`, { cause: error });
-    }
-  }
-
-  private loadKeys(jwksUri: URL, refresh: boolean): Promise<Map<string, JsonWebKey>> {
-    if (refresh || this.keys === undefined) {
-      this.keys = this.fetchKeys(jwksUri).catch((error: unknown) => {
-        this.keys = undefined;
-        throw error;
-      });
-    }
-    return this.keys;
-  }
-
-  private async fetchKeys(jwksUri: URL): Promise<Map<string, JsonWebKey>> {
-    const document = await getJson(jwksUri, { timeoutMs: this.client.timeoutMs });
-    if (!Array.isArray(document.keys)) {
-      throw new UpstreamError("protocol", `The JWKS at ${jwksUri.href} has no keys array`);
-    }
-
-    // Keys without a kid are kept under a positional name; selectKey uses them only when the token has no kid.
-    const keys = new Map<string, JsonWebKey>();
-    document.keys.filter(isObject).forEach((jwk, index) => {
-      keys.set(typeof jwk.kid === "string" ? jwk.kid : `#${index}`, jwk as JsonWebKey);
+    const claims = await verifyIdToken(idToken, keys, {
+      issuer: this.issuer,
+      audience: this.client.clientId,
+      algorithms: allowedAlgorithms(metadata.id_token_signing_alg_values_supported),
+      providerName: this.name,
     });
-    debug("jwks loaded issuer=%s keys=%d", this.issuer, keys.size);
-    return keys;
+    this.checkIdTokenClaims(claims);
+    return claims;
+  }
+
+  private async keys(): Promise<JwksKeySet | undefined> {
+    const { jwksUri } = await this.endpoints();
+    if (jwksUri === undefined) {
+      return undefined;
+    }
+    if (this.keySet?.uri.href !== jwksUri.href) {
+      this.keySet = new JwksKeySet(jwksUri, this.client.timeoutMs);
+    }
+    return this.keySet;
   }
 
   private async fetchDiscovery(): Promise<DiscoveredProvider> {
-    const document = await getJson(this.discoveryUrl, { timeoutMs: this.client.timeoutMs }).catch((error: unknown) => {
-      if (error instanceof UpstreamError && error.status === 404) {
-        throw new UpstreamError("protocol", `No discovery document was found at ${this.discoveryUrl.href}; check the issuer option or set discoveryUrl`, { status: 404 });
-      }
-      throw error;
-    });
+    const document = this.amendDiscovery(await this.fetchDiscoveryDocument());
 
     // RFC 8414 §3.3 and OIDC Discovery §4.3: a document for another issuer must not be
     // used, or an attacker-controlled document could redirect the proxy's secrets.
@@ -248,6 +195,28 @@ export class OIDCProvider extends AuthorizationCodeProvider {
     return { metadata: document as unknown as ProviderMetadata, endpoints, jwksUri };
   }
 
+  // The messages name the URL and what was expected there, because a wrong issuer option
+  // usually shows up here first: at ready() or on the first sign-in. The upstream HTTP status
+  // goes in the message and `cause`, not in `status`, because the error reports the proxy's
+  // own configuration and must not be read as the status of the request that ran into it.
+  private async fetchDiscoveryDocument(): Promise<Record<string, unknown>> {
+    const expected = `the OpenID Provider configuration of issuer ${JSON.stringify(this.issuer)}`;
+    try {
+      return await getJson(this.discoveryUrl, { timeoutMs: this.client.timeoutMs });
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) {
+        throw error;
+      }
+      if (error.status === 404) {
+        throw new UpstreamError("protocol", `No discovery document was found at ${this.discoveryUrl.href} (HTTP 404), where ${expected} was expected; check the issuer option or set discoveryUrl`, { cause: error });
+      }
+      if (error.failure === "protocol") {
+        throw new UpstreamError("protocol", `${error.message}, where ${expected} was expected as a JSON document; check the issuer option or set discoveryUrl`, { cause: error });
+      }
+      throw new UpstreamError(error.failure, `Could not fetch ${expected} from ${this.discoveryUrl.href}: ${error.message}`, { cause: error });
+    }
+  }
+
   private discoveredEndpoint(document: Record<string, unknown>, member: string, required: boolean): URL | undefined {
     const value = document[member];
     if (value === undefined && !required) {
@@ -260,51 +229,4 @@ export class OIDCProvider extends AuthorizationCodeProvider {
     }
     return new URL(value as string);
   }
-}
-
-function selectKey(keys: Map<string, JsonWebKey>, kid: string | undefined, alg: string): JsonWebKey | undefined {
-  if (kid !== undefined) {
-    const jwk = keys.get(kid);
-    return jwk !== undefined && isSigningKeyFor(jwk, alg) ? jwk : undefined;
-  }
-
-  // The kid header is optional (RFC 7515 §4.1.4), so a token without one is verified only when a single key fits.
-  const candidates = [...keys.values()].filter((jwk) => isSigningKeyFor(jwk, alg));
-  return candidates.length === 1 ? candidates[0] : undefined;
-}
-
-function isSigningKeyFor(jwk: JsonWebKey, alg: string): boolean {
-  if (jwk.use !== undefined && jwk.use !== "sig") {
-    return false;
-  }
-  if (typeof jwk.alg === "string" && jwk.alg !== alg) {
-    return false;
-  }
-  const keyType = alg.startsWith("ES") ? "EC" : "RSA";
-  return jwk.kty === keyType;
-}
-
-// jsonwebtoken 9 checks exp only when the token has one, but OIDC Core §2 requires exp and sub.
-function checkRequiredClaims(payload: JwtPayload, clientId: string, providerName: string): void {
-  if (typeof payload.sub !== "string" || payload.sub === "") {
-    throw new UpstreamError("protocol", `The ID token from ${providerName} has no sub claim`);
-  }
-  if (typeof payload.exp !== "number") {
-    throw new UpstreamError("protocol", `The ID token from ${providerName} has no exp claim`);
-  }
-  // OIDC Core §3.1.3.7 steps 4 and 5: several audiences need an azp, and an azp must name this client.
-  if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp === undefined) {
-    throw new UpstreamError("protocol", `The ID token from ${providerName} has several audiences but no azp claim`);
-  }
-  if (payload.azp !== undefined && payload.azp !== clientId) {
-    throw new UpstreamError("protocol", `The ID token from ${providerName} was issued to ${JSON.stringify(payload.azp)} (azp), not ${clientId}`);
-  }
-}
-
-function withoutPlumbing(claims: Record<string, unknown>): Record<string, unknown> {
-  const result = { ...claims };
-  for (const claim of PLUMBING_CLAIMS) {
-    delete result[claim];
-  }
-  return result;
 }
