@@ -1,6 +1,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
+import express from "express";
 import createDebug from "debug";
-import { TokenVerificationError, verifyAccessToken } from "./core/jwt.js";
+import { TokenVerificationError } from "./core/jwt.js";
+import { isAllowedOrigin } from "./core/origins.js";
+import { expandScopes } from "./core/scope-hierarchy.js";
 import { parseScope, missingScopes } from "./core/scopes.js";
 import { buildBearerChallenge, parseAuthorizationHeader } from "./core/www-authenticate.js";
 import type { ProxyContext } from "./context.js";
@@ -8,6 +11,7 @@ import { OptionError, UpstreamError } from "./errors.js";
 import { loadGrant, refreshUpstream, upstreamExpired } from "./grants.js";
 import type { ResourceConfig } from "./options.js";
 import type { GrantRecord } from "./records.js";
+import { verifyIssuedAccessToken } from "./verified-tokens.js";
 
 const debug = createDebug("mcp-oauth-proxy:bearer");
 
@@ -52,19 +56,90 @@ declare module "express-serve-static-core" {
   }
 }
 
+/** Form bodies `bearer()` reads itself to find an `access_token` field; larger ones fail as in body-parser. */
+const FORM_LIMIT = "100kb";
+
 /** Creates the `bearer()` middleware for one resource. */
 export function createBearer(context: ProxyContext, options: BearerOptions | undefined): RequestHandler {
   const resource = pickResource(context, options?.resource);
   const required = readRequiredScopes(options?.scopes);
   const challengeScopes = required.length > 0 ? required : context.options.defaultScopes;
+  const parseForm = express.urlencoded({ extended: false, limit: FORM_LIMIT });
 
   return (req: Request, res: Response, next: NextFunction) => {
-    authenticate(context, resource, required, challengeScopes, req, res).then((passed) => {
-      if (passed) {
-        next();
-      }
-    }, next);
+    // CORS preflights carry no credentials by design (Fetch standard); let the CORS middleware respond to them.
+    if (req.method === "OPTIONS") {
+      next();
+      return;
+    }
+    if (!originAllowed(context, req, res)) {
+      return;
+    }
+
+    readFormBody(parseForm, req, res)
+      .then(() => authenticate(context, resource, required, challengeScopes, req, res))
+      .then((passed) => {
+        if (passed) {
+          next();
+        }
+      }, next);
   };
+}
+
+/**
+ * MCP's Streamable HTTP transport requires a 403 for a request whose Origin is
+ * not allowed, before and regardless of authentication: a page that rebinds
+ * its DNS name to this server sends its own Origin. Clients outside a browser
+ * send no Origin and pass.
+ */
+function originAllowed(context: ProxyContext, req: Request, res: Response): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined || isAllowedOrigin(context.options.allowedOrigins, origin)) {
+    return true;
+  }
+
+  debug("rejected origin=%s", origin.slice(0, 100));
+  res.status(403);
+  res.setHeader("Cache-Control", "no-store");
+  // MCP lets the 403 body be a JSON-RPC error without an id.
+  res.json({ jsonrpc: "2.0", error: { code: -32600, message: "Requests from this Origin are not allowed" }, id: null });
+  return false;
+}
+
+/**
+ * Parses a form-encoded body that no body parser has read yet, because a token
+ * in an `access_token` field next to the Authorization header must be rejected
+ * (RFC 6750 §2 allows one method per request). Other bodies stay untouched.
+ */
+function readFormBody(parseForm: RequestHandler, req: Request, res: Response): Promise<void> {
+  // A parser that ran already either consumed the stream or, for another content type, left it unread.
+  const consumed = req.readableEnded || (req as Request & { _body?: boolean })._body === true;
+  if (req.headers.authorization === undefined || consumed || !req.is("application/x-www-form-urlencoded")) {
+    return Promise.resolve();
+  }
+
+  return new Promise((resolve, reject) => {
+    parseForm(req, res, (error?: unknown) => {
+      if (error !== undefined && error !== null) {
+        reject(error);
+        return;
+      }
+      // body-parser 1 (Express 4) skips a body marked as read; body-parser 2 detects that the stream ended.
+      (req as Request & { _body?: boolean })._body = true;
+      resolve();
+    });
+  });
+}
+
+/** Checks whether the request also carries a token outside the Authorization header, in the query or a form body. */
+function hasOtherTokenField(req: Request): boolean {
+  const query = req.originalUrl.includes("?") ? req.originalUrl.slice(req.originalUrl.indexOf("?") + 1) : "";
+  if (new URLSearchParams(query).has("access_token")) {
+    return true;
+  }
+
+  const body: unknown = req.body;
+  return Boolean(req.is("application/x-www-form-urlencoded")) && typeof body === "object" && body !== null && Object.hasOwn(body, "access_token");
 }
 
 async function authenticate(
@@ -75,11 +150,6 @@ async function authenticate(
   req: Request,
   res: Response,
 ): Promise<boolean> {
-  // CORS preflights carry no credentials by design (Fetch standard); let the CORS middleware answer them.
-  if (req.method === "OPTIONS") {
-    return true;
-  }
-
   const challenge = (status: number, error?: string, description?: string, scope = challengeScopes): false => {
     res.status(status);
     res.setHeader("WWW-Authenticate", buildBearerChallenge({
@@ -101,10 +171,13 @@ async function authenticate(
   if (header.kind === "malformed") {
     return challenge(400, "invalid_request", header.reason);
   }
+  if (hasOtherTokenField(req)) {
+    return challenge(400, "invalid_request", "Send the access token in the Authorization header only, not also as an access_token parameter");
+  }
 
   let claims;
   try {
-    claims = verifyAccessToken(header.token, context.keys.signingKey, { issuer: context.options.issuer, audience: resource.url, keyId: context.keys.keyId });
+    claims = await verifyIssuedAccessToken(context, header.token, resource.url);
   } catch (error) {
     if (error instanceof TokenVerificationError) {
       return challenge(401, "invalid_token", error.description);
@@ -118,7 +191,7 @@ async function authenticate(
   }
 
   const tokenScopes = parseScope(claims.scope) ?? [];
-  const missing = missingScopes(tokenScopes, required);
+  const missing = missingScopes(expandScopes(tokenScopes, context.options.scopeHierarchy), required);
   if (missing.length > 0) {
     // The challenge lists what the token has plus what is missing, so clients that replace scopes rather than add still step up correctly.
     return challenge(403, "insufficient_scope", `This request needs the scope ${missing.join(" ")}`, [...tokenScopes, ...missing]);

@@ -77,6 +77,11 @@ export function readBrowserState(req: Request): BrowserState {
   };
 }
 
+/** Checks whether this browser already has a proxy session from an earlier sign-in step. */
+export function hasBrowserState(req: Request): boolean {
+  return (requireSession(req) as unknown as { oauthProxy?: BrowserState }).oauthProxy !== undefined;
+}
+
 /** Writes the proxy's state to the browser session, keeping each list bounded. */
 export function writeBrowserState(req: Request, state: BrowserState): void {
   (requireSession(req) as unknown as { oauthProxy?: BrowserState }).oauthProxy = {

@@ -1,3 +1,4 @@
+import { isUrlClientId } from "./client-metadata/client-id-url.js";
 import { checkRedirectUriForRegistration } from "./core/redirect-uri.js";
 import { hashKey } from "./core/random.js";
 import type { SealedClient } from "./core/client-id.js";
@@ -80,10 +81,17 @@ export function clientInformation(client: ClientRecord, clientSecret: string | u
  * Loads a registered client, or `undefined` for an unknown, expired or malformed
  * id. The stored record is only a cache: a sealed id this proxy issued is valid
  * on any instance and after any restart, as long as the secret is the same.
+ *
+ * A URL id names a Client ID Metadata Document instead. It cannot be a sealed
+ * id, because those contain no ":". When its document cannot be used, this
+ * throws `ClientMetadataError` (`invalid_client`) with the reason.
  */
 export async function findClient(context: ProxyContext, clientId: string | undefined): Promise<ClientRecord | undefined> {
   if (clientId === undefined || clientId === "") {
     return undefined;
+  }
+  if (isUrlClientId(clientId)) {
+    return await context.clientMetadata?.resolve(clientId);
   }
 
   const sealed = context.clientIds.open(clientId);

@@ -1,5 +1,8 @@
+import type { ClientMetadataResolver } from "./client-metadata/resolver.js";
 import type { ClientIdSealer } from "./core/client-id.js";
 import type { DerivedKeys } from "./core/keys.js";
+import type { AccessTokenKeySet } from "./core/signing-keys.js";
+import type { VerifiedTokenCache } from "./core/token-cache.js";
 import type { ResolvedOptions } from "./options.js";
 import type { GrantRecord } from "./records.js";
 import type { Storage } from "./storage/types.js";
@@ -13,6 +16,10 @@ export interface Endpoints {
   token: Endpoint;
   register: Endpoint;
   revoke: Endpoint;
+  /** Served only when tokens are signed with RS256 or ES256. */
+  jwks: Endpoint | undefined;
+  /** Served only when the `introspection` option lists callers. */
+  introspect: Endpoint | undefined;
 }
 
 export interface Endpoint {
@@ -26,11 +33,17 @@ export interface ProxyContext {
   /** The configured storage, wrapped in encryption unless it encrypts itself. */
   storage: Storage;
   keys: DerivedKeys;
+  /** The keys that sign and verify access tokens. */
+  signingKeys: AccessTokenKeySet;
+  /** Access tokens whose signature was already checked. */
+  verifiedTokens: VerifiedTokenCache;
   /** Keys derived from older secrets during a rotation: accepted, never used to sign or encrypt. */
   previousKeys: DerivedKeys[];
   endpoints: Endpoints;
   /** Seals and opens client ids, so registrations need no stored record. */
   clientIds: ClientIdSealer;
+  /** Resolves URL client ids to their Client ID Metadata Documents; `undefined` when the feature is off. */
+  clientMetadata?: ClientMetadataResolver;
   /** Upstream refreshes in flight in this process, by grant id. */
   upstreamRefreshes: Map<string, Promise<GrantRecord>>;
 }
@@ -51,5 +64,7 @@ export function buildEndpoints(options: ResolvedOptions): Endpoints {
     token: endpoint("token"),
     register: endpoint("register"),
     revoke: endpoint("revoke"),
+    jwks: options.jwt.algorithm === "HS256" ? undefined : endpoint("jwks"),
+    introspect: options.introspection === undefined ? undefined : endpoint("introspect"),
   };
 }

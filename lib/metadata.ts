@@ -16,6 +16,10 @@ export interface AuthorizationServerMetadata {
   code_challenge_methods_supported: string[];
   authorization_response_iss_parameter_supported: boolean;
   scopes_supported?: string[];
+  jwks_uri?: string;
+  introspection_endpoint?: string;
+  introspection_endpoint_auth_methods_supported?: string[];
+  client_id_metadata_document_supported?: boolean;
 }
 
 const CLIENT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"];
@@ -39,6 +43,16 @@ export function buildAuthorizationServerMetadata(options: ResolvedOptions, endpo
   };
   if (options.scopes.length > 0) {
     metadata.scopes_supported = options.scopes;
+  }
+  if (options.clientIdMetadataDocuments !== undefined) {
+    metadata.client_id_metadata_document_supported = true;
+  }
+  if (endpoints.jwks !== undefined) {
+    metadata.jwks_uri = endpoints.jwks.url;
+  }
+  if (endpoints.introspect !== undefined) {
+    metadata.introspection_endpoint = endpoints.introspect.url;
+    metadata.introspection_endpoint_auth_methods_supported = ["client_secret_basic", "client_secret_post"];
   }
   return metadata;
 }

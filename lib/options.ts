@@ -1,9 +1,17 @@
 import { randomBytes } from "node:crypto";
 import createDebug from "debug";
 import { OptionError } from "./errors.js";
+import { parseAllowedOrigins } from "./core/origins.js";
+import type { AllowedOrigins } from "./core/origins.js";
+import { buildScopeHierarchy } from "./core/scope-hierarchy.js";
+import type { ScopeHierarchy } from "./core/scope-hierarchy.js";
 import { parseScope } from "./core/scopes.js";
 import type { UpstreamProvider } from "./providers/types.js";
 import type { Storage } from "./storage/types.js";
+import { resolveIntrospectionOptions, resolveJwtOptions } from "./signing-options.js";
+import type { IntrospectionOptions, JwtOptions, ResolvedIntrospectionOptions, ResolvedJwtOptions } from "./signing-options.js";
+import { resolveClientMetadataOptions } from "./client-metadata/options.js";
+import type { ClientIdMetadataDocumentOptions, ClientMetadataSettings } from "./client-metadata/options.js";
 
 const debug = createDebug("mcp-oauth-proxy:options");
 
@@ -53,8 +61,89 @@ export interface OAuthProxyOptions {
   /** Lifetime of a dynamically registered client in seconds; default 365 days. */
   clientTtl?: number;
 
+  /**
+   * Seconds after a refresh during which the rotated refresh token still works
+   * and returns the same successor, because clients retry a refresh whose response
+   * they lost; default 10, 0 disables. Later reuse revokes the grant.
+   */
+  refreshGraceSeconds?: number;
+
   /** Accept the PKCE `plain` method from clients; default false (S256 only, as OAuth 2.1 recommends). */
   allowPlainPkce?: boolean;
+
+  /** Signing of access tokens: HS256 from `secret` (default), or RS256/ES256 with keys published at `/oauth/jwks`. */
+  jwt?: JwtOptions;
+
+  /** Callers allowed to use `POST /oauth/introspect` (RFC 7662); without it the endpoint is not served. */
+  introspection?: IntrospectionOptions;
+
+  /**
+   * Request limits of the OAuth endpoints, counted in `storage` so instances
+   * sharing a store share them. `false` turns all limits off, an endpoint set to
+   * `false` has none, and an omitted endpoint keeps its default.
+   */
+  rateLimits?: RateLimitOptions | false;
+
+  /**
+   * Accept an https URL as `client_id` and fetch the client's metadata from it
+   * (Client ID Metadata Documents, which MCP clients may use instead of
+   * registering); default enabled, `false` turns it off.
+   */
+  clientIdMetadataDocuments?: boolean | ClientIdMetadataDocumentOptions;
+
+  /**
+   * Scopes that include narrower ones, such as `{ "mcp:admin": ["mcp:read", "mcp:write"] }`.
+   * A token with `mcp:admin` then passes a `bearer({ scopes: ["mcp:read"] })` check, and
+   * inclusions chain.
+   */
+  scopeHierarchy?: Record<string, string[]>;
+
+  /**
+   * Origins that browsers may call `bearer()` routes from: a request whose `Origin` header
+   * names another origin gets 403, which stops DNS rebinding. Requests without `Origin` pass.
+   * Entries look like `"https://app.example.com"`, and `":*"` in place of the port matches any
+   * port. Default: the issuer's origin plus `http://localhost:*`, `http://127.0.0.1:*` and
+   * `http://[::1]:*`. `"*"` turns the check off.
+   */
+  allowedOrigins?: string[] | "*";
+
+  /**
+   * Also serve `/authorize`, `/token` and `/register` at the origin root, where clients of the
+   * 2025-03-26 MCP revision look when they find no metadata; default true. The metadata keeps
+   * naming the `/oauth/*` endpoints.
+   */
+  rootEndpointAliases?: boolean;
+}
+
+/** A request budget: at most `limit` requests per window from one key. */
+export interface RateLimit {
+  /** Requests accepted per window. */
+  limit: number;
+  /** Window length in seconds; default 60. */
+  windowSeconds?: number;
+}
+
+/** Rate limits per endpoint, keyed by client IP address (`req.ip`) unless stated otherwise. */
+export interface RateLimitOptions {
+  /** `POST /oauth/register`; default 30 per minute. */
+  register?: RateLimit | false;
+  /** `GET /oauth/authorize`; default 60 per minute. */
+  authorize?: RateLimit | false;
+  /** `POST /oauth/token`; default 60 per minute. */
+  token?: RateLimit | false;
+  /** `POST /oauth/token` per registered `client_id`, from any address; default 60 per minute. */
+  tokenPerClient?: RateLimit | false;
+  /** `POST /oauth/revoke`; default 60 per minute. */
+  revoke?: RateLimit | false;
+}
+
+/** The endpoints with a rate limit. */
+export type RateLimitedEndpoint = keyof RateLimitOptions;
+
+/** A validated rate limit. */
+export interface ResolvedRateLimit {
+  limit: number;
+  windowSeconds: number;
 }
 
 /** A protected resource with its precomputed URLs. */
@@ -87,7 +176,17 @@ export interface ResolvedOptions {
   accessTokenTtl: number;
   refreshTokenTtl: number;
   clientTtl: number;
+  refreshGraceSeconds: number;
   allowPlainPkce: boolean;
+  jwt: ResolvedJwtOptions;
+  introspection: ResolvedIntrospectionOptions | undefined;
+  /** Limits per endpoint; `undefined` means no limit. */
+  rateLimits: Record<RateLimitedEndpoint, ResolvedRateLimit | undefined>;
+  /** `undefined` when Client ID Metadata Documents are turned off. */
+  clientIdMetadataDocuments: ClientMetadataSettings | undefined;
+  scopeHierarchy: ScopeHierarchy;
+  allowedOrigins: AllowedOrigins;
+  rootEndpointAliases: boolean;
 }
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -104,6 +203,7 @@ export function resolveOptions(options: OAuthProxyOptions): ResolvedOptions {
   const scopes = resolveScopeList("scopes", options.scopes) ?? [];
   const defaultScopes = resolveScopeList("defaultScopes", options.defaultScopes) ?? scopes;
   checkDefaultScopes(scopes, defaultScopes);
+  const accessTokenTtl = positiveSeconds("accessTokenTtl", options.accessTokenTtl, 3600);
 
   return {
     issuer,
@@ -117,10 +217,18 @@ export function resolveOptions(options: OAuthProxyOptions): ResolvedOptions {
     resourceName: optionalString("resourceName", options.resourceName),
     scopes,
     defaultScopes,
-    accessTokenTtl: positiveSeconds("accessTokenTtl", options.accessTokenTtl, 3600),
+    accessTokenTtl,
     refreshTokenTtl: positiveSeconds("refreshTokenTtl", options.refreshTokenTtl, 30 * 24 * 3600),
     clientTtl: positiveSeconds("clientTtl", options.clientTtl, 365 * 24 * 3600),
+    refreshGraceSeconds: options.refreshGraceSeconds === 0 ? 0 : positiveSeconds("refreshGraceSeconds", options.refreshGraceSeconds, 10),
     allowPlainPkce: options.allowPlainPkce === true,
+    jwt: resolveJwtOptions(options.jwt, accessTokenTtl),
+    introspection: resolveIntrospectionOptions(options.introspection),
+    rateLimits: resolveRateLimits(options.rateLimits),
+    clientIdMetadataDocuments: resolveClientMetadataOptions(options.clientIdMetadataDocuments),
+    scopeHierarchy: resolveScopeHierarchy(options.scopeHierarchy, scopes),
+    allowedOrigins: resolveAllowedOrigins(options.allowedOrigins, base.origin),
+    rootEndpointAliases: resolveBoolean("rootEndpointAliases", options.rootEndpointAliases, true),
   };
 }
 
@@ -265,6 +373,58 @@ function checkDefaultScopes(scopes: string[], defaultScopes: string[]): void {
   }
 }
 
+function resolveScopeHierarchy(value: unknown, scopes: string[]): ScopeHierarchy {
+  const fix = 'Pass an object from a scope to the scopes it includes, for example { "mcp:admin": ["mcp:read", "mcp:write"] }.';
+  if (value === undefined) {
+    return new Map();
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new OptionError("scopeHierarchy", value, fix);
+  }
+
+  for (const [scope, included] of Object.entries(value)) {
+    const option = `scopeHierarchy[${JSON.stringify(scope)}]`;
+    if (parseScope(scope)?.length !== 1 || !Array.isArray(included) || !included.every((entry) => typeof entry === "string" && parseScope(entry)?.length === 1)) {
+      throw new OptionError(option, included, fix);
+    }
+    // A name missing from the scopes list is a typo: no token can carry it.
+    const unknown = [scope, ...(included as string[])].filter((name) => scopes.length > 0 && !scopes.includes(name));
+    if (unknown.length > 0) {
+      throw new OptionError(option, unknown, "Every scope in scopeHierarchy must also be listed in scopes.");
+    }
+  }
+  return buildScopeHierarchy(value as Record<string, string[]>);
+}
+
+const LOOPBACK_ORIGINS = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
+
+function resolveAllowedOrigins(value: unknown, issuerOrigin: string): AllowedOrigins {
+  if (value === "*") {
+    return "*";
+  }
+
+  const entries = value ?? [issuerOrigin, ...LOOPBACK_ORIGINS];
+  if (!Array.isArray(entries) || !entries.every((entry) => typeof entry === "string")) {
+    throw new OptionError("allowedOrigins", value, 'Pass "*" or a list of origins, for example ["https://app.example.com", "http://localhost:*"].');
+  }
+
+  const { allowed, invalid } = parseAllowedOrigins(entries as string[]);
+  if (invalid.length > 0) {
+    throw new OptionError("allowedOrigins", invalid, 'Write each origin as scheme://host or scheme://host:port with no path, or use ":*" for any port.');
+  }
+  return allowed;
+}
+
+function resolveBoolean(option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (typeof value !== "boolean") {
+    throw new OptionError(option, value, "Pass true or false.");
+  }
+  return value;
+}
+
 function optionalString(option: string, value: unknown): string | undefined {
   if (value === undefined) {
     return undefined;
@@ -283,6 +443,52 @@ function positiveSeconds(option: string, value: unknown, fallback: number): numb
     throw new OptionError(option, value, "Pass a whole number of seconds greater than 0.");
   }
   return value;
+}
+
+const DEFAULT_RATE_LIMITS: Record<RateLimitedEndpoint, ResolvedRateLimit> = {
+  register: { limit: 30, windowSeconds: 60 },
+  authorize: { limit: 60, windowSeconds: 60 },
+  token: { limit: 60, windowSeconds: 60 },
+  tokenPerClient: { limit: 60, windowSeconds: 60 },
+  revoke: { limit: 60, windowSeconds: 60 },
+};
+
+function resolveRateLimits(value: unknown): Record<RateLimitedEndpoint, ResolvedRateLimit | undefined> {
+  const endpoints = Object.keys(DEFAULT_RATE_LIMITS) as RateLimitedEndpoint[];
+  if (value === false) {
+    return Object.fromEntries(endpoints.map((endpoint) => [endpoint, undefined])) as Record<RateLimitedEndpoint, undefined>;
+  }
+
+  const given = value ?? {};
+  if (typeof given !== "object" || given === null || Array.isArray(given)) {
+    throw new OptionError("rateLimits", value, "Pass false or an object such as { register: { limit: 30, windowSeconds: 60 } }.");
+  }
+  const unknown = Object.keys(given).filter((name) => !(endpoints as string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new OptionError(`rateLimits.${unknown[0]}`, (given as Record<string, unknown>)[unknown[0] as string], `Rate limits exist for ${endpoints.join(", ")}.`);
+  }
+
+  const entries = endpoints.map((endpoint) => [endpoint, resolveRateLimit(endpoint, (given as RateLimitOptions)[endpoint])]);
+  return Object.fromEntries(entries) as Record<RateLimitedEndpoint, ResolvedRateLimit | undefined>;
+}
+
+function resolveRateLimit(endpoint: RateLimitedEndpoint, value: unknown): ResolvedRateLimit | undefined {
+  if (value === undefined) {
+    return DEFAULT_RATE_LIMITS[endpoint];
+  }
+  if (value === false) {
+    return undefined;
+  }
+
+  const option = `rateLimits.${endpoint}`;
+  const { limit, windowSeconds = 60 } = (typeof value === "object" && value !== null ? value : {}) as Partial<RateLimit>;
+  if (typeof value !== "object" || value === null || typeof limit !== "number" || !Number.isInteger(limit) || limit <= 0) {
+    throw new OptionError(option, value, "Pass { limit, windowSeconds } with a whole number of requests greater than 0, or false for no limit.");
+  }
+  if (typeof windowSeconds !== "number" || !Number.isInteger(windowSeconds) || windowSeconds <= 0) {
+    throw new OptionError(`${option}.windowSeconds`, windowSeconds, "Pass a whole number of seconds greater than 0.");
+  }
+  return { limit, windowSeconds };
 }
 
 /** Logs the resolved settings that matter when debugging a deployment. */

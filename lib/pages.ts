@@ -48,6 +48,8 @@ export interface ConsentPageInput {
   csrfToken: string;
   clientName: string | undefined;
   clientId: string;
+  /** For a client identified by a URL: the host that published its metadata document. */
+  clientIdHost?: string | undefined;
   redirectUri: string;
   scopes: string[];
   resource: string;
@@ -69,11 +71,17 @@ export function renderConsentPage(input: ConsentPageInput): string {
   const warning = isLoopbackRedirectUri(input.redirectUri)
     ? `<p class="warning" id="loopback-warning">This application receives the sign-in result on this computer (${escapeHtml(redirectHost)}). Approve only if you just started the sign-in from an application you trust.</p>`
     : "";
+  // The Client ID Metadata Document draft ("OAuth Phishing Attacks") recommends
+  // showing who published a document, because anyone can claim any client_name.
+  const publisher = input.clientIdHost === undefined
+    ? ""
+    : `  <dt>Described by</dt><dd id="client-id-host"><strong>${escapeHtml(input.clientIdHost)}</strong><br><small>The application's name and return addresses come from this website, not from this server.</small></dd>`;
 
   return layout(`Authorize ${name}`, `
 <h1><strong>${escapeHtml(name)}</strong> wants to access ${escapeHtml(input.resourceName ?? input.resource)}</h1>
 <dl>
   <dt>Application</dt><dd>${escapeHtml(name)} <small>(client ID <code>${escapeHtml(input.clientId)}</code>)</small></dd>
+${publisher}
   <dt>Sends you back to</dt><dd><strong>${escapeHtml(redirectHost)}</strong><br><small>${escapeHtml(input.redirectUri)}</small></dd>
   <dt>Permissions</dt>${scopes}
   <dt>Sign-in</dt><dd>${escapeHtml(input.providerName)}</dd>

@@ -6,14 +6,18 @@ import helmet from "helmet";
 import { createBearer } from "./bearer.js";
 import type { BearerOptions } from "./bearer.js";
 import { createBrowserSession } from "./browser-session.js";
+import { ClientMetadataResolver } from "./client-metadata/resolver.js";
 import { buildEndpoints } from "./context.js";
 import type { ProxyContext } from "./context.js";
 import { ClientIdSealer } from "./core/client-id.js";
-import { deriveKeys } from "./core/keys.js";
-import { OAuthError, ServerError } from "./errors.js";
+import { deriveKeys, hmacTokenKey } from "./core/keys.js";
+import { VerifiedTokenCache } from "./core/token-cache.js";
+import { OAuthError, ServerError, toClientError, UpstreamError } from "./errors.js";
 import { authorizeHandler } from "./handlers/authorize.js";
 import { callbackHandler } from "./handlers/callback.js";
 import { consentHandler } from "./handlers/consent.js";
+import { introspectHandler } from "./handlers/introspect.js";
+import { jwksHandler } from "./handlers/jwks.js";
 import { authorizationServerMetadataHandler, protectedResourceMetadataHandler } from "./handlers/metadata.js";
 import { registerHandler } from "./handlers/register.js";
 import { revokeHandler } from "./handlers/revoke.js";
@@ -22,8 +26,10 @@ import { sendOAuthError } from "./http.js";
 import { buildAuthorizationServerMetadata } from "./metadata.js";
 import type { AuthorizationServerMetadata } from "./metadata.js";
 import { logResolvedOptions, resolveOptions } from "./options.js";
+import { createRateLimiters } from "./rate-limit.js";
 import type { OAuthProxyOptions } from "./options.js";
 import { renderErrorPage, sendPage } from "./pages.js";
+import { createSigningKeySet } from "./signing-key-set.js";
 import { EncryptedStore, isEncryptingStore } from "./storage/encrypted.js";
 import { MemoryStore } from "./storage/memory.js";
 import type { Storage } from "./storage/types.js";
@@ -70,9 +76,12 @@ export function oauthProxy(options: OAuthProxyOptions): OAuthProxy {
     storage,
     keys,
     previousKeys,
+    signingKeys: createSigningKeySet(resolved.jwt, [keys, ...previousKeys].map(hmacTokenKey), storage, resolved.accessTokenTtl),
+    verifiedTokens: new VerifiedTokenCache(resolved.jwt.verifiedTokenCacheSize),
     endpoints: buildEndpoints(resolved),
     clientIds: new ClientIdSealer([resolved.secret, ...resolved.previousSecrets]),
     upstreamRefreshes: new Map(),
+    ...(resolved.clientIdMetadataDocuments === undefined ? {} : { clientMetadata: new ClientMetadataResolver(resolved.clientIdMetadataDocuments) }),
   };
   const metadata = buildAuthorizationServerMetadata(resolved, context.endpoints);
   logResolvedOptions(resolved);
@@ -124,12 +133,15 @@ function buildRouter(context: ProxyContext, metadata: AuthorizationServerMetadat
     origin: "*",
     methods: ["GET", "POST", "OPTIONS"],
     allowedHeaders: ["Authorization", "Content-Type", "MCP-Protocol-Version"],
+    // Browser clients need the Basic challenge of a 401 and when to retry after a 429.
+    exposedHeaders: ["WWW-Authenticate", "Retry-After", "RateLimit", "RateLimit-Policy"],
     maxAge: 600,
   });
   const pageHeaders = securityHeaders(context);
   const browserSession = createBrowserSession(context);
   const form = express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 64 });
   const json = express.json({ limit: BODY_LIMIT, strict: false });
+  const limits = createRateLimiters(context);
 
   const metadataHandler = authorizationServerMetadataHandler(metadata);
   router.options(endpoints.authorizationServerMetadataPath, apiCors);
@@ -140,21 +152,53 @@ function buildRouter(context: ProxyContext, metadata: AuthorizationServerMetadat
   }
   serveRootResourceMetadata(context, router, apiCors);
 
-  router.options(endpoints.register.path, apiCors);
-  router.post(endpoints.register.path, apiCors, json, registerHandler(context));
-  router.get(endpoints.authorize.path, pageHeaders, browserSession, authorizeHandler(context));
+  const paths = routePaths(context);
+  router.options(paths.register, apiCors);
+  router.post(paths.register, apiCors, ...limits.register, json, registerHandler(context));
+  router.get(paths.authorize, pageHeaders, ...limits.authorize, browserSession, authorizeHandler(context));
   router.post(endpoints.consent.path, pageHeaders, form, browserSession, consentHandler(context));
   router.get(endpoints.callback.path, pageHeaders, browserSession, callbackHandler(context));
-  router.options(endpoints.token.path, apiCors);
-  router.post(endpoints.token.path, apiCors, form, tokenHandler(context));
+  router.options(paths.token, apiCors);
+  router.post(paths.token, apiCors, ...limits.token, form, ...limits.tokenPerClient, tokenHandler(context));
   router.options(endpoints.revoke.path, apiCors);
-  router.post(endpoints.revoke.path, apiCors, form, revokeHandler(context));
-  for (const endpoint of [endpoints.token, endpoints.register, endpoints.revoke]) {
-    router.all(endpoint.path, apiCors, methodNotAllowed);
+  router.post(endpoints.revoke.path, apiCors, ...limits.revoke, form, revokeHandler(context));
+  if (endpoints.jwks !== undefined) {
+    router.options(endpoints.jwks.path, apiCors);
+    router.get(endpoints.jwks.path, apiCors, jwksHandler(context));
+  }
+  if (endpoints.introspect !== undefined && context.options.introspection !== undefined) {
+    router.options(endpoints.introspect.path, apiCors);
+    router.post(endpoints.introspect.path, apiCors, form, introspectHandler(context, context.options.introspection));
+    router.all(endpoints.introspect.path, apiCors, methodNotAllowed);
+  }
+  for (const path of [...paths.token, ...paths.register, endpoints.revoke.path]) {
+    router.all(path, apiCors, methodNotAllowed);
   }
 
-  router.use(errorHandler(context));
+  router.use(errorHandler(context, paths));
   return router;
+}
+
+/** Paths of the endpoints that 2025-03-26 MCP clients may guess, with the real ones first. */
+interface RoutePaths {
+  authorize: string[];
+  token: string[];
+  register: string[];
+}
+
+/**
+ * Adds `/authorize`, `/token` and `/register` at the origin root unless turned
+ * off: the 2025-03-26 MCP revision directs clients that find no metadata to
+ * these paths. The metadata keeps naming the real endpoints.
+ */
+function routePaths(context: ProxyContext): RoutePaths {
+  const { endpoints } = context;
+  const alias = (path: string): string[] => (context.options.rootEndpointAliases ? [path] : []);
+  return {
+    authorize: [endpoints.authorize.path, ...alias("/authorize")],
+    token: [endpoints.token.path, ...alias("/token")],
+    register: [endpoints.register.path, ...alias("/register")],
+  };
 }
 
 /**
@@ -201,10 +245,10 @@ function methodNotAllowed(_req: Request, res: Response): void {
  * Turns every failure on the proxy's routes into an OAuth error or an error
  * page, without a stack trace. Body-parser errors carry their own 4xx status.
  */
-function errorHandler(context: ProxyContext): ErrorRequestHandler {
-  const pagePaths = new Set([context.endpoints.authorize.path, context.endpoints.consent.path, context.endpoints.callback.path]);
+function errorHandler(context: ProxyContext, paths: RoutePaths): ErrorRequestHandler {
+  const pagePaths = new Set([...paths.authorize, context.endpoints.consent.path, context.endpoints.callback.path]);
   return (error: unknown, req: Request, res: Response, _next) => {
-    const oauthError = toOAuthError(error, req.path === context.endpoints.register.path ? "invalid_client_metadata" : "invalid_request");
+    const oauthError = toOAuthError(error, paths.register.includes(req.path) ? "invalid_client_metadata" : "invalid_request");
     if (oauthError.status >= 500) {
       debug("request failed path=%s error=%s", req.path, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
     }
@@ -225,6 +269,10 @@ function errorHandler(context: ProxyContext): ErrorRequestHandler {
 function toOAuthError(error: unknown, errorCode: string): OAuthError {
   if (error instanceof OAuthError) {
     return error;
+  }
+  // An upstream failure carries the upstream's HTTP status, which must not pass for a body-parser error.
+  if (error instanceof UpstreamError) {
+    return toClientError(error);
   }
 
   const details = typeof error === "object" && error !== null ? (error as { status?: unknown; type?: unknown }) : {};

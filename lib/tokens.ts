@@ -24,6 +24,8 @@ export async function issueTokens(
   grant: GrantRecord,
   client: ClientRecord,
   request: { scopes: string[]; resource: string },
+  /** A refresh token to hand out again instead of a new one (a retried rotation inside the grace window). */
+  existingRefreshToken?: string,
 ): Promise<TokenResponse> {
   const scope = formatScope(request.scopes);
   const { token } = signAccessToken(
@@ -35,9 +37,8 @@ export async function issueTokens(
       scope,
       grantId: grant.id,
       ttlSeconds: context.options.accessTokenTtl,
-      keyId: context.keys.keyId,
     },
-    context.keys.signingKey,
+    await context.signingKeys.signingKey(),
   );
 
   const response: TokenResponse = {
@@ -46,7 +47,9 @@ export async function issueTokens(
     expires_in: context.options.accessTokenTtl,
     scope,
   };
-  if (client.grant_types.includes("refresh_token")) {
+  if (existingRefreshToken !== undefined) {
+    response.refresh_token = existingRefreshToken;
+  } else if (client.grant_types.includes("refresh_token")) {
     response.refresh_token = await createRefreshToken(context, {
       grantId: grant.id,
       clientId: client.client_id,

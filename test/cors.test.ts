@@ -14,7 +14,8 @@ let harness: Harness;
 let client: RegisteredClient;
 
 beforeAll(async () => {
-  harness = await Harness.start();
+  // A browser-based client on another origin, such as a hosted MCP Inspector, must be allowed explicitly.
+  harness = await Harness.start({ proxyOptions: { allowedOrigins: [ORIGIN] } });
   client = await harness.register();
 });
 

@@ -1,6 +1,8 @@
 import type { Request, Response } from "express";
 import createDebug from "debug";
 import { readBrowserState, saveBrowserSession, writeBrowserState } from "../browser-session.js";
+import { clientIdHost, isUrlClientId } from "../client-metadata/client-id-url.js";
+import { ClientMetadataError } from "../client-metadata/resolver.js";
 import { findClient } from "../clients.js";
 import { isValidPkceValue } from "../core/pkce.js";
 import { matchRedirectUri } from "../core/redirect-uri.js";
@@ -73,7 +75,9 @@ async function identifyClient(context: ProxyContext, params: Params): Promise<{ 
     throw new UntrustedRedirectError("The client_id or redirect_uri parameter is repeated.");
   }
 
-  const client = await findClient(context, params.get("client_id"));
+  const client = await findClient(context, params.get("client_id")).catch((error: unknown) => {
+    throw error instanceof ClientMetadataError ? new UntrustedRedirectError(error.message) : error;
+  });
   if (client === undefined) {
     throw new UntrustedRedirectError("The application is not registered with this server (unknown client_id). It needs to register again.");
   }
@@ -190,6 +194,7 @@ async function showConsent(
     csrfToken: transaction.csrfToken,
     clientName: client.client_name,
     clientId: client.client_id,
+    clientIdHost: isUrlClientId(client.client_id) ? clientIdHost(client.client_id) : undefined,
     redirectUri: transaction.redirectUri,
     scopes: transaction.scopes,
     resource: transaction.resource,

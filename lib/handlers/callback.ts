@@ -1,6 +1,6 @@
 import type { Request, Response } from "express";
 import createDebug from "debug";
-import { readBrowserState, saveBrowserSession, writeBrowserState } from "../browser-session.js";
+import { hasBrowserState, readBrowserState, saveBrowserSession, writeBrowserState } from "../browser-session.js";
 import { hashKey, randomToken } from "../core/random.js";
 import type { ProxyContext } from "../context.js";
 import { UpstreamError } from "../errors.js";
@@ -39,7 +39,7 @@ export function callbackHandler(context: ProxyContext) {
     const stateHash = hashKey(upstreamState);
     const browser = readBrowserState(req);
     if (!browser.flows.includes(stateHash)) {
-      rejectCallback(res, "This sign-in was started in another browser, or it expired. Sign-in links cannot be forwarded.");
+      await rejectForeignFlow(context, req, res, stateHash);
       return;
     }
 
@@ -133,7 +133,22 @@ function redirectError(context: ProxyContext, res: Response, transaction: Transa
   }));
 }
 
-function rejectCallback(res: Response, message: string): void {
-  debug("rejected callback reason=%s", message);
-  sendPage(res, 400, renderErrorPage("Sign-in failed", message));
+/**
+ * A browser that has a proxy session and brings the live state of another
+ * browser's flow gets 403: someone forwarded, or planted, a sign-in link.
+ * Without a session, or with a state that matches no live flow, it is a 400.
+ * The other browser's flow is left intact, so its owner can still finish.
+ */
+async function rejectForeignFlow(context: ProxyContext, req: Request, res: Response, stateHash: string): Promise<void> {
+  const message = "This sign-in was started in another browser, or it expired. Sign-in links cannot be forwarded.";
+  if (hasBrowserState(req) && (await context.storage.get(keys.flow(stateHash))) !== undefined) {
+    rejectCallback(res, message, 403);
+    return;
+  }
+  rejectCallback(res, message);
+}
+
+function rejectCallback(res: Response, message: string, status = 400): void {
+  debug("rejected callback status=%d reason=%s", status, message);
+  sendPage(res, status, renderErrorPage("Sign-in failed", message));
 }

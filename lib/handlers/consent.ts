@@ -33,7 +33,7 @@ export function consentHandler(context: ProxyContext) {
     const transactionId = params.get("transaction");
     const csrfToken = params.get("csrf_token");
     const decision = params.get("decision");
-    if (transactionId === undefined || csrfToken === undefined || (decision !== "approve" && decision !== "deny")) {
+    if (transactionId === undefined || (decision !== "approve" && decision !== "deny")) {
       rejectDecision(res, 400, "The approval form is incomplete.");
       return;
     }
@@ -52,7 +52,7 @@ export function consentHandler(context: ProxyContext) {
       rejectDecision(res, 403, "This approval does not belong to this browser session, or the session expired.");
       return;
     }
-    if (!safeEqual(csrfToken, pending.csrfToken)) {
+    if (csrfToken === undefined || !safeEqual(csrfToken, pending.csrfToken)) {
       rejectDecision(res, 403, "The approval form is not valid for this request.");
       return;
     }

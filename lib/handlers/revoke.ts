@@ -2,7 +2,7 @@ import type { Request, Response } from "express";
 import createDebug from "debug";
 import { authenticateClient } from "../clients.js";
 import type { AuthenticatedClient } from "../clients.js";
-import { TokenVerificationError, verifyAccessToken } from "../core/jwt.js";
+import { TokenVerificationError } from "../core/jwt.js";
 import { hashKey } from "../core/random.js";
 import type { ProxyContext } from "../context.js";
 import { InvalidRequestError, OAuthError } from "../errors.js";
@@ -10,6 +10,7 @@ import { revokeGrant } from "../grants.js";
 import { asyncHandler, Params, sendOAuthError } from "../http.js";
 import { keys } from "../records.js";
 import type { RefreshRecord } from "../records.js";
+import { verifyIssuedAccessToken } from "../verified-tokens.js";
 import { requireFormBody } from "./token.js";
 
 const debug = createDebug("mcp-oauth-proxy:revoke");
@@ -63,19 +64,15 @@ async function revokeToken(context: ProxyContext, token: string, clientId: strin
     return;
   }
 
-  const grantId = accessTokenGrant(context, token, clientId);
+  const grantId = await accessTokenGrant(context, token, clientId);
   if (grantId !== undefined) {
     await revokeGrant(context, grantId, "access token revoked");
   }
 }
 
-function accessTokenGrant(context: ProxyContext, token: string, clientId: string): string | undefined {
+async function accessTokenGrant(context: ProxyContext, token: string, clientId: string): Promise<string | undefined> {
   try {
-    const claims = verifyAccessToken(token, context.keys.signingKey, {
-      issuer: context.options.issuer,
-      audience: context.options.resources.map((resource) => resource.url),
-      keyId: context.keys.keyId,
-    });
+    const claims = await verifyIssuedAccessToken(context, token, context.options.resources.map((resource) => resource.url));
     return claims.client_id === clientId ? claims.sid : undefined;
   } catch (error) {
     if (error instanceof TokenVerificationError) {

@@ -13,6 +13,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 const KEY_ID_PATTERN = /^[A-Za-z0-9_-]+$/;
+/** Decrypted values kept for reuse; about 3.5 KB each for a grant with an ID token. */
+const DECRYPTED_CACHE_ENTRIES = 1000;
 
 /** AES-256 key for {@link EncryptedStore}, with the id written next to every value it encrypts. */
 export interface EncryptionKey {
@@ -40,6 +42,13 @@ export class EncryptedStore implements Storage {
   readonly #encryptionKeyId: string;
   readonly #encryptionKey: KeyObject;
   readonly #keysById: ReadonlyMap<string, KeyObject>;
+  /**
+   * The plaintext JSON of recently read values by storage key, with the ciphertext it came
+   * from. Every read still goes to the inner store, and the plaintext is reused only when the
+   * stored ciphertext is exactly the one that was authenticated, so a deleted or changed value
+   * is never served from here. It saves the AES-GCM work, which is most of the cost of a read.
+   */
+  readonly #decrypted = new Map<string, { stored: string; json: string }>();
 
   constructor(inner: Storage, keys: ReadonlyArray<EncryptionKey>) {
     this.#keysById = importKeys(keys);
@@ -57,17 +66,34 @@ export class EncryptedStore implements Storage {
 
   /** Returns the decrypted value under `key`, or `undefined` when absent, expired or not decryptable. */
   async get(key: string): Promise<unknown> {
-    return this.#decrypt(key, await this.#inner.get(key));
+    const stored = await this.#inner.get(key);
+    const cached = this.#decrypted.get(key);
+    if (cached !== undefined && cached.stored === stored) {
+      this.#decrypted.delete(key);
+      this.#decrypted.set(key, cached);
+      return JSON.parse(cached.json);
+    }
+
+    const json = this.#decryptJson(key, stored);
+    if (json === undefined) {
+      this.#decrypted.delete(key);
+      return undefined;
+    }
+    this.#remember(key, stored as string, json);
+    return JSON.parse(json);
   }
 
   /** Encrypts `value` and stores it under `key`. */
   async set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
+    this.#decrypted.delete(key);
     await this.#inner.set(key, this.#encrypt(key, value), ttlSeconds);
   }
 
   /** Atomically reads, deletes and decrypts the value under `key`. */
   async take(key: string): Promise<unknown> {
-    return this.#decrypt(key, await this.#inner.take(key));
+    this.#decrypted.delete(key);
+    const json = this.#decryptJson(key, await this.#inner.take(key));
+    return json === undefined ? undefined : JSON.parse(json);
   }
 
   /** Encrypts `value` and stores it only if `key` is absent, and returns whether it was stored. */
@@ -82,12 +108,24 @@ export class EncryptedStore implements Storage {
 
   /** Deletes `key` from the inner store. */
   async delete(key: string): Promise<void> {
+    this.#decrypted.delete(key);
     await this.#inner.delete(key);
   }
 
   /** Closes the inner store. */
   async close(): Promise<void> {
+    this.#decrypted.clear();
     await this.#inner.close?.();
+  }
+
+  #remember(key: string, stored: string, json: string): void {
+    this.#decrypted.set(key, { stored, json });
+    if (this.#decrypted.size > DECRYPTED_CACHE_ENTRIES) {
+      const oldest = this.#decrypted.keys().next();
+      if (oldest.done !== true) {
+        this.#decrypted.delete(oldest.value);
+      }
+    }
   }
 
   #encrypt(key: string, value: unknown): string {
@@ -104,8 +142,8 @@ export class EncryptedStore implements Storage {
     return `${FORMAT_PREFIX}${this.#encryptionKeyId}.${sealed.toString("base64url")}`;
   }
 
-  /** Returns the plaintext value, or logs the key name and returns `undefined` when `stored` cannot be decrypted. */
-  #decrypt(key: string, stored: unknown): unknown {
+  /** Returns the plaintext JSON, or logs the key name and returns `undefined` when `stored` cannot be decrypted. */
+  #decryptJson(key: string, stored: unknown): string | undefined {
     if (stored === undefined) {
       return undefined;
     }
@@ -136,7 +174,7 @@ export class EncryptedStore implements Storage {
       return rejectValue(key, "authentication_failed");
     }
 
-    return JSON.parse(plaintext.toString("utf8"));
+    return plaintext.toString("utf8");
   }
 }
 
