@@ -11,6 +11,7 @@ import { OptionError, UpstreamError } from "./errors.js";
 import { loadGrant, refreshUpstream, upstreamExpired } from "./grants.js";
 import type { ResourceConfig } from "./options.js";
 import type { GrantRecord } from "./records.js";
+import { StorageUnavailableError } from "./storage/guarded.js";
 import { verifyIssuedAccessToken } from "./verified-tokens.js";
 
 const debug = createDebug("mcp-oauth-proxy:bearer");
@@ -82,7 +83,14 @@ export function createBearer(context: ProxyContext, options: BearerOptions | und
         if (passed) {
           next();
         }
-      }, next);
+      }, (error: unknown) => {
+        if (error instanceof StorageUnavailableError && !res.headersSent) {
+          debug("storage unavailable error=%s", error.message);
+          sendUnavailable(res, "The server's storage is unavailable; try again later");
+          return;
+        }
+        next(error);
+      });
   };
 }
 
@@ -240,12 +248,16 @@ async function refreshExpiredUpstream(
       return undefined;
     }
 
-    res.status(503);
-    res.setHeader("Retry-After", "30");
-    res.setHeader("Cache-Control", "no-store");
-    res.json({ error: "temporarily_unavailable", error_description: "The identity provider is unavailable; try again later" });
+    sendUnavailable(res, "The identity provider is unavailable; try again later");
     return undefined;
   }
+}
+
+function sendUnavailable(res: Response, description: string): void {
+  res.status(503);
+  res.setHeader("Retry-After", "30");
+  res.setHeader("Cache-Control", "no-store");
+  res.json({ error: "temporarily_unavailable", error_description: description });
 }
 
 function toUpstreamInfo(grant: GrantRecord): UpstreamInfo {

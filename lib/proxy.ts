@@ -12,7 +12,7 @@ import type { ProxyContext } from "./context.js";
 import { ClientIdSealer } from "./core/client-id.js";
 import { deriveKeys, hmacTokenKey } from "./core/keys.js";
 import { VerifiedTokenCache } from "./core/token-cache.js";
-import { OAuthError, ServerError, toClientError, UpstreamError } from "./errors.js";
+import { OAuthError, ServerError, TemporarilyUnavailableError, toClientError, UpstreamError } from "./errors.js";
 import { authorizeHandler } from "./handlers/authorize.js";
 import { callbackHandler } from "./handlers/callback.js";
 import { consentHandler } from "./handlers/consent.js";
@@ -31,6 +31,7 @@ import type { OAuthProxyOptions } from "./options.js";
 import { renderErrorPage, sendPage } from "./pages.js";
 import { createSigningKeySet } from "./signing-key-set.js";
 import { EncryptedStore, isEncryptingStore } from "./storage/encrypted.js";
+import { GuardedStore, StorageUnavailableError } from "./storage/guarded.js";
 import { MemoryStore } from "./storage/memory.js";
 import type { Storage } from "./storage/types.js";
 
@@ -66,9 +67,9 @@ export function oauthProxy(options: OAuthProxyOptions): OAuthProxy {
   const baseStorage = resolved.storage ?? createDefaultStorage();
   const keys = deriveKeys(resolved.secret);
   const previousKeys = resolved.previousSecrets.map((secret) => deriveKeys(secret));
-  const storage: Storage = isEncryptingStore(baseStorage)
+  const storage: Storage = new GuardedStore(isEncryptingStore(baseStorage)
     ? baseStorage
-    : new EncryptedStore(baseStorage, [keys, ...previousKeys].map((set) => ({ id: set.keyId, key: set.encryptionKey })));
+    : new EncryptedStore(baseStorage, [keys, ...previousKeys].map((set) => ({ id: set.keyId, key: set.encryptionKey }))));
   warnAboutMemoryStore(baseStorage);
 
   const context: ProxyContext = {
@@ -273,6 +274,9 @@ function toOAuthError(error: unknown, errorCode: string): OAuthError {
   // An upstream failure carries the upstream's HTTP status, which must not pass for a body-parser error.
   if (error instanceof UpstreamError) {
     return toClientError(error);
+  }
+  if (error instanceof StorageUnavailableError) {
+    return new TemporarilyUnavailableError("The server's storage is unavailable; try again later", error.message);
   }
 
   const details = typeof error === "object" && error !== null ? (error as { status?: unknown; type?: unknown }) : {};
