@@ -84,12 +84,25 @@ export function createBearer(context: ProxyContext, options: BearerOptions | und
           next();
         }
       }, (error: unknown) => {
-        if (error instanceof StorageUnavailableError && !res.headersSent) {
+        if (res.headersSent) {
+          next(error);
+        } else if (error instanceof StorageUnavailableError) {
           debug("storage unavailable error=%s", error.message);
           sendUnavailable(res, "The server's storage is unavailable; try again later");
-          return;
+        } else if (isBodyParserError(error)) {
+          // The form body is read before authentication, so its errors must not reach a host error handler that prints stacks.
+          debug("unreadable form body status=%d type=%s", error.status, error.type);
+          res.status(error.status === 413 ? 413 : 400);
+          res.setHeader("WWW-Authenticate", buildBearerChallenge({
+            error: "invalid_request",
+            errorDescription: "The request body could not be read",
+            resourceMetadata: resource.metadataUrl,
+          }));
+          res.setHeader("Cache-Control", "no-store");
+          res.json({ error: "invalid_request", error_description: "The request body could not be read" });
+        } else {
+          next(error);
         }
-        next(error);
       });
   };
 }
@@ -251,6 +264,14 @@ async function refreshExpiredUpstream(
     sendUnavailable(res, "The identity provider is unavailable; try again later");
     return undefined;
   }
+}
+
+function isBodyParserError(error: unknown): error is { status: number; type: string } {
+  if (typeof error !== "object" || error === null) {
+    return false;
+  }
+  const { status, type } = error as { status?: unknown; type?: unknown };
+  return typeof status === "number" && status >= 400 && status < 500 && typeof type === "string";
 }
 
 function sendUnavailable(res: Response, description: string): void {

@@ -1,6 +1,7 @@
 import { isUrlClientId } from "./client-metadata/client-id-url.js";
 import { checkRedirectUriForRegistration } from "./core/redirect-uri.js";
 import { hashKey } from "./core/random.js";
+import { MAX_CLIENT_ID_LENGTH } from "./core/client-id.js";
 import type { SealedClient } from "./core/client-id.js";
 import { parseScope } from "./core/scopes.js";
 import type { ProxyContext } from "./context.js";
@@ -47,6 +48,9 @@ export async function registerClient(context: ProxyContext, body: unknown): Prom
   readResponseTypes(metadata.response_types);
 
   const clientId = context.clientIds.seal(sealed);
+  if (clientId.length > MAX_CLIENT_ID_LENGTH) {
+    throw new InvalidClientMetadataError("The registration is too large for a client id; register fewer or shorter redirect URIs and a shorter client_name");
+  }
   const client: ClientRecord = { ...fromSealed(clientId, sealed), ...optional };
   let clientSecret: string | undefined;
   if (method !== "none") {

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import createDebug from "debug";
 import { randomToken } from "./core/random.js";
 import type { ProxyContext } from "./context.js";
-import { UpstreamError } from "./errors.js";
+import { InvalidGrantError, UpstreamError } from "./errors.js";
+import type { UpstreamTokens } from "./providers/types.js";
 import { keys, nowSeconds } from "./records.js";
 import type { GrantRecord, UpstreamSession } from "./records.js";
 
@@ -29,7 +30,7 @@ export async function createGrant(
     createdAt: now,
     expiresAt: now + context.options.refreshTokenTtl,
   };
-  await context.storage.set(keys.grant(grant.id), grant, context.options.refreshTokenTtl);
+  await writeGrant(context, grant, context.options.refreshTokenTtl);
   debug("created grant=%s client=%s", grant.id, grant.clientId);
   return grant;
 }
@@ -39,11 +40,32 @@ export async function loadGrant(context: ProxyContext, grantId: string): Promise
   return (await context.storage.get(keys.grant(grantId))) as GrantRecord | undefined;
 }
 
-/** Stores a changed grant, keeping its expiry. */
+/** Stores a changed grant, keeping its expiry; throws `GrantRevokedError` when it was revoked meanwhile. */
 export async function saveGrant(context: ProxyContext, grant: GrantRecord): Promise<void> {
   const ttl = grant.expiresAt - nowSeconds();
   if (ttl > 0) {
-    await context.storage.set(keys.grant(grant.id), grant, ttl);
+    await writeGrant(context, grant, ttl);
+  }
+}
+
+/** A grant was revoked while a refresh or redemption was writing it, so the write was undone. */
+export class GrantRevokedError extends InvalidGrantError {
+  constructor() {
+    super("The grant was revoked");
+  }
+}
+
+/**
+ * Writes a grant, then checks for a revocation marker. Storage has no
+ * conditional write, so a refresh that loaded the grant before a revocation
+ * would otherwise bring it back; the marker is written before the grant is
+ * removed, so one of the two sides always sees the other.
+ */
+async function writeGrant(context: ProxyContext, grant: GrantRecord, ttlSeconds: number): Promise<void> {
+  await context.storage.set(keys.grant(grant.id), grant, ttlSeconds);
+  if ((await context.storage.get(keys.revokedGrant(grant.id))) !== undefined) {
+    await context.storage.delete(keys.grant(grant.id));
+    throw new GrantRevokedError();
   }
 }
 
@@ -52,17 +74,22 @@ export async function saveGrant(context: ProxyContext, grant: GrantRecord): Prom
  * its next use, and the upstream grant is revoked where the provider supports it.
  */
 export async function revokeGrant(context: ProxyContext, grantId: string, reason: string): Promise<void> {
+  await context.storage.set(keys.revokedGrant(grantId), reason, context.options.refreshTokenTtl);
   const grant = (await context.storage.take(keys.grant(grantId))) as GrantRecord | undefined;
   if (grant === undefined) {
     return;
   }
 
   debug("revoked grant=%s client=%s reason=%s", grant.id, grant.clientId, reason);
+  await revokeUpstream(context, grant.id, grant.upstream.tokens);
+}
+
+async function revokeUpstream(context: ProxyContext, grantId: string, tokens: UpstreamTokens): Promise<void> {
   try {
-    await context.options.provider.revoke(grant.upstream.tokens);
+    await context.options.provider.revoke(tokens);
   } catch (error) {
     // The proxy grant is gone either way; an upstream that is down keeps its tokens until they expire.
-    debug("upstream revocation failed grant=%s error=%s", grant.id, describe(error));
+    debug("upstream revocation failed grant=%s error=%s", grantId, describe(error));
   }
 }
 
@@ -108,7 +135,16 @@ async function refreshUpstreamOnce(context: ProxyContext, grant: GrantRecord): P
 
     const tokens = await context.options.provider.refresh(current.upstream.tokens);
     const updated: GrantRecord = { ...current, upstream: { ...current.upstream, tokens } };
-    await saveGrant(context, updated);
+    try {
+      await saveGrant(context, updated);
+    } catch (error) {
+      if (!(error instanceof GrantRevokedError)) {
+        throw error;
+      }
+      // The revocation revoked the old upstream tokens; the ones just issued must not outlive it.
+      await revokeUpstream(context, grant.id, tokens);
+      throw new UpstreamError("invalid_grant", "The grant was revoked during the upstream refresh");
+    }
     debug("refreshed upstream grant=%s", grant.id);
     return updated;
   } catch (error) {

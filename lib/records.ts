@@ -99,6 +99,8 @@ export interface RefreshRecord {
 export interface RotatedRefreshRecord {
   grantId: string;
   clientId: string;
+  /** Epoch milliseconds of the rotation; the grace window counts from here. */
+  rotatedAt: number;
 }
 
 /** The token that replaced a rotated refresh token, kept for the grace window so a retry gets the same one. */
@@ -113,6 +115,7 @@ export const keys = {
   code: (codeHash: string) => `code:${codeHash}`,
   redeemedCode: (codeHash: string) => `code-redeemed:${codeHash}`,
   grant: (grantId: string) => `grant:${grantId}`,
+  revokedGrant: (grantId: string) => `grant-revoked:${grantId}`,
   refresh: (tokenHash: string) => `refresh:${tokenHash}`,
   rotatedRefresh: (tokenHash: string) => `refresh-rotated:${tokenHash}`,
   refreshSuccessor: (tokenHash: string) => `refresh-successor:${tokenHash}`,

@@ -142,7 +142,7 @@ describe("isNonPublicAddress", () => {
     "::", "::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "::ffff:10.0.0.1", "::ffff:a9fe:a9fe", "::ffff:192.168.0.1",
     "::127.0.0.1", "64:ff9b::10.0.0.1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::1", "2002:a00:1::1", "2002:7f00:1::",
     "fc00::1", "fd12:3456::1", "fe80::1", "fe80::1%eth0", "febf::1", "fec0::1", "ff02::1", "2001:db8::1", "2001::1",
-    "100::1", "not-an-address", "",
+    "100::1", "192.88.99.1", "::ffff:0:7f00:1", "::ffff:0:a00:1", "not-an-address", "",
   ];
   for (const address of nonPublic) {
     it(`rejects ${address === "" ? "an empty string" : address}`, () => {

@@ -12,6 +12,7 @@ const IPV4_RANGES: Array<[string, number]> = [
   ["172.16.0.0", 12], // private (RFC 1918)
   ["192.0.0.0", 24], // IETF protocol assignments
   ["192.0.2.0", 24], // documentation
+  ["192.88.99.0", 24], // deprecated 6to4 relay anycast (RFC 7526)
   ["192.168.0.0", 16], // private (RFC 1918)
   ["198.18.0.0", 15], // benchmarking
   ["198.51.100.0", 24], // documentation
@@ -24,6 +25,7 @@ const IPV6_RANGES: Array<[string, number]> = [
   ["::", 128], // unspecified
   ["::1", 128], // loopback
   ["::", 96], // deprecated IPv4-compatible addresses
+  ["::ffff:0:0:0", 96], // IPv4-translated addresses (SIIT, RFC 2765)
   ["64:ff9b:1::", 48], // local-use IPv4/IPv6 translation
   ["100::", 64], // discard-only
   ["2001::", 32], // Teredo, whose embedded IPv4 address is obfuscated

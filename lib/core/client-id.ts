@@ -21,7 +21,8 @@ const SALT = "mcp-oauth-proxy";
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const AAD = Buffer.from("mcp-oauth-proxy client id v1");
-const MAX_CLIENT_ID_LENGTH = 4096;
+/** Longest client id accepted; longer ones would not fit in an authorization URL most servers accept. */
+export const MAX_CLIENT_ID_LENGTH = 4096;
 
 /**
  * Seals client registrations into their own `client_id`.

@@ -112,8 +112,10 @@ async function redeemCode(context: ProxyContext, params: Params, { client }: Aut
   checkCode(record, params, verifier, client.client_id);
   const resource = params.get("resource") === undefined ? record.resource : resolveResource(params.get("resource"), [record.resource]);
 
-  // take() decides the race between two redemptions: exactly one gets the record.
+  // take() decides the race between two redemptions: exactly one gets the record. Two redemptions that
+  // both proved possession are a replay even when they arrive together, so the loser revokes the winner's grant.
   if ((await context.storage.take(keys.code(codeHash))) === undefined) {
+    await handleCodeReplay(context, codeHash, verifier, client.client_id, { wait: true });
     throw new InvalidGrantError("The authorization code was already used");
   }
 
@@ -163,8 +165,14 @@ function verifyChallenge(verifier: string, challenge: string, method: "S256" | "
  * right client and code_verifier) triggers it, so a guessed code cannot end
  * someone else's session.
  */
-async function handleCodeReplay(context: ProxyContext, codeHash: string, verifier: string, clientId: string): Promise<void> {
-  const redeemed = (await context.storage.get(keys.redeemedCode(codeHash))) as RedeemedCodeRecord | undefined;
+async function handleCodeReplay(
+  context: ProxyContext,
+  codeHash: string,
+  verifier: string,
+  clientId: string,
+  options: { wait: boolean } = { wait: false },
+): Promise<void> {
+  const redeemed = await pollFor(() => context.storage.get(keys.redeemedCode(codeHash)) as Promise<RedeemedCodeRecord | undefined>, options.wait);
   if (redeemed === undefined || redeemed.clientId !== clientId) {
     return;
   }
@@ -178,7 +186,7 @@ async function redeemRefreshToken(context: ProxyContext, params: Params, { clien
   const tokenHash = hashKey(params.require("refresh_token"));
   const record = (await context.storage.get(keys.refresh(tokenHash))) as RefreshRecord | undefined;
   if (record === undefined) {
-    return answerRotatedToken(context, params, tokenHash, client.client_id, { waitForSuccessor: false });
+    return answerRotatedToken(context, params, tokenHash, client.client_id);
   }
   if (record.clientId !== client.client_id) {
     throw new InvalidGrantError("The refresh token was issued to another client");
@@ -192,12 +200,13 @@ async function redeemRefreshToken(context: ProxyContext, params: Params, { clien
   }
   grant = await renewUpstream(context, grant);
 
-  // A concurrent refresh with the same token won the take(): answer like a retry, with its successor.
-  if ((await context.storage.take(keys.refresh(tokenHash))) === undefined) {
-    return answerRotatedToken(context, params, tokenHash, client.client_id, { waitForSuccessor: true });
-  }
-  const rotated: RotatedRefreshRecord = { grantId: grant.id, clientId: client.client_id };
+  // The rotation marker goes first, so a request that finds the token gone always finds the marker and
+  // its time. A concurrent refresh that wins take() is answered like a retry, with the winner's successor.
+  const rotated: RotatedRefreshRecord = { grantId: grant.id, clientId: client.client_id, rotatedAt: Date.now() };
   await context.storage.set(keys.rotatedRefresh(tokenHash), rotated, context.options.refreshTokenTtl);
+  if ((await context.storage.take(keys.refresh(tokenHash))) === undefined) {
+    return answerRotatedToken(context, params, tokenHash, client.client_id);
+  }
 
   // Each rotation restarts the idle window of the grant.
   grant = { ...grant, expiresAt: nowSeconds() + context.options.refreshTokenTtl };
@@ -217,23 +226,19 @@ async function redeemRefreshToken(context: ProxyContext, params: Params, { clien
  * After it, the token was presented twice by someone: OAuth 2.1 §4.3.1 says to
  * revoke the whole grant, since either the client or an attacker holds a copy.
  */
-async function answerRotatedToken(
-  context: ProxyContext,
-  params: Params,
-  tokenHash: string,
-  clientId: string,
-  options: { waitForSuccessor: boolean },
-): Promise<TokenResponse> {
+async function answerRotatedToken(context: ProxyContext, params: Params, tokenHash: string, clientId: string): Promise<TokenResponse> {
   const rotated = (await context.storage.get(keys.rotatedRefresh(tokenHash))) as RotatedRefreshRecord | undefined;
   if (rotated === undefined || rotated.clientId !== clientId) {
     throw new InvalidGrantError("The refresh token is invalid, expired or already used");
   }
 
-  const successor = await findLiveSuccessor(context, tokenHash, options.waitForSuccessor);
+  // Inside the window the rotation that wrote the marker may still be writing its successor.
+  const inWindow = Date.now() - rotated.rotatedAt <= context.options.refreshGraceSeconds * 1000;
+  const successor = await findLiveSuccessor(context, tokenHash, inWindow);
   const grant = successor === undefined ? undefined : await loadGrant(context, rotated.grantId);
   const client = await findClient(context, clientId);
   if (successor === undefined || grant === undefined || client === undefined) {
-    if (!options.waitForSuccessor) {
+    if (!inWindow) {
       await revokeGrant(context, rotated.grantId, "rotated refresh token reused");
     }
     throw new InvalidGrantError("The refresh token was already used");
@@ -245,28 +250,35 @@ async function answerRotatedToken(
   return issueTokens(context, grant, client, { scopes, resource }, successor.refreshToken);
 }
 
-/** Polling bounds for a refresh that lost the race and waits for the winner's successor token. */
-const SUCCESSOR_WAIT_MS = 2000;
-const SUCCESSOR_POLL_MS = 25;
+/** Polling bounds for a request that waits for a concurrent request's result. */
+const WAIT_MS = 2000;
+const POLL_MS = 25;
+
+/** Reads a record once, or polls for up to two seconds when `wait` is set. */
+async function pollFor<T>(read: () => Promise<T | undefined>, wait: boolean): Promise<T | undefined> {
+  const deadline = Date.now() + (wait ? WAIT_MS : 0);
+  for (;;) {
+    const value = await read();
+    if (value !== undefined || Date.now() >= deadline) {
+      return value;
+    }
+    await sleep(POLL_MS);
+  }
+}
 
 async function findLiveSuccessor(
   context: ProxyContext,
   tokenHash: string,
   wait: boolean,
 ): Promise<{ refreshToken: string; record: RefreshRecord } | undefined> {
-  const deadline = Date.now() + (wait ? SUCCESSOR_WAIT_MS : 0);
-  for (;;) {
-    const successor = (await context.storage.get(keys.refreshSuccessor(tokenHash))) as RefreshSuccessorRecord | undefined;
-    if (successor !== undefined) {
-      // A successor that was itself rotated or revoked is no longer a family member to hand out.
-      const record = (await context.storage.get(keys.refresh(hashKey(successor.refreshToken)))) as RefreshRecord | undefined;
-      return record === undefined ? undefined : { refreshToken: successor.refreshToken, record };
-    }
-    if (Date.now() >= deadline) {
-      return undefined;
-    }
-    await sleep(SUCCESSOR_POLL_MS);
+  const successor = await pollFor(() => context.storage.get(keys.refreshSuccessor(tokenHash)) as Promise<RefreshSuccessorRecord | undefined>, wait);
+  if (successor === undefined) {
+    return undefined;
   }
+
+  // A successor that was itself rotated or revoked is no longer a family member to hand out.
+  const record = (await context.storage.get(keys.refresh(hashKey(successor.refreshToken)))) as RefreshRecord | undefined;
+  return record === undefined ? undefined : { refreshToken: successor.refreshToken, record };
 }
 
 /**
