@@ -3,9 +3,10 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   resolve: {
-    alias: {
-      "mcp-oauth-proxy": fileURLToPath(new URL("./lib/index.ts", import.meta.url)),
-    },
+    alias: [
+      { find: /^mcp-oauth-proxy\/client$/, replacement: fileURLToPath(new URL("./lib/client/index.ts", import.meta.url)) },
+      { find: /^mcp-oauth-proxy$/, replacement: fileURLToPath(new URL("./lib/index.ts", import.meta.url)) },
+    ],
   },
   test: {
     include: ["test/**/*.test.ts"],

@@ -152,6 +152,13 @@ export class OptionError extends TypeError {
     this.name = "OptionError";
     this.option = option;
   }
+
+  /** An option name the factory does not know, most often a misspelling; its value is not shown, since it may be a secret. */
+  static unknown(option: string, fix: string): OptionError {
+    const error = new OptionError(option, undefined, fix);
+    error.message = `Unknown option ${option}. ${fix}`;
+    return error;
+  }
 }
 
 function describeValue(value: unknown): string {
@@ -161,8 +168,10 @@ function describeValue(value: unknown): string {
   if (value === undefined || value === null || typeof value === "number" || typeof value === "boolean") {
     return String(value);
   }
+  // Short lists of plain values are shown as they are; anything longer, or holding objects, only by size.
   if (Array.isArray(value)) {
-    return `an array of ${value.length}`;
+    const shown = value.every((item) => typeof item === "string" || typeof item === "number") ? JSON.stringify(value) : undefined;
+    return shown !== undefined && shown.length <= 80 ? shown : `an array of ${value.length}`;
   }
   return typeof value === "function" ? "a function" : "an object";
 }

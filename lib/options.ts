@@ -196,6 +196,7 @@ export function resolveOptions(options: OAuthProxyOptions): ResolvedOptions {
   if (typeof options !== "object" || options === null) {
     throw new OptionError("options", options, "Pass an object: oauthProxy({ baseUrl, provider, secret }).");
   }
+  checkKnownOptions(options);
 
   const base = resolveBaseUrl(options.baseUrl);
   const issuer = base.href.replace(/\/$/, "");
@@ -221,7 +222,7 @@ export function resolveOptions(options: OAuthProxyOptions): ResolvedOptions {
     refreshTokenTtl: positiveSeconds("refreshTokenTtl", options.refreshTokenTtl, 30 * 24 * 3600),
     clientTtl: positiveSeconds("clientTtl", options.clientTtl, 365 * 24 * 3600),
     refreshGraceSeconds: options.refreshGraceSeconds === 0 ? 0 : positiveSeconds("refreshGraceSeconds", options.refreshGraceSeconds, 10),
-    allowPlainPkce: options.allowPlainPkce === true,
+    allowPlainPkce: optionalBoolean("allowPlainPkce", options.allowPlainPkce, false),
     jwt: resolveJwtOptions(options.jwt, accessTokenTtl),
     introspection: resolveIntrospectionOptions(options.introspection),
     rateLimits: resolveRateLimits(options.rateLimits),
@@ -230,6 +231,34 @@ export function resolveOptions(options: OAuthProxyOptions): ResolvedOptions {
     allowedOrigins: resolveAllowedOrigins(options.allowedOrigins, base.origin),
     rootEndpointAliases: resolveBoolean("rootEndpointAliases", options.rootEndpointAliases, true),
   };
+}
+
+const KNOWN_OPTIONS: ReadonlyArray<keyof OAuthProxyOptions> = [
+  "baseUrl", "provider", "secret", "storage", "resource", "resourceName", "scopes", "defaultScopes",
+  "accessTokenTtl", "refreshTokenTtl", "clientTtl", "refreshGraceSeconds", "allowPlainPkce", "jwt",
+  "introspection", "rateLimits", "clientIdMetadataDocuments", "scopeHierarchy", "allowedOrigins", "rootEndpointAliases",
+];
+
+/** A misspelled option would otherwise be ignored silently and its default used. */
+function checkKnownOptions(options: object): void {
+  for (const name of Object.keys(options)) {
+    if ((KNOWN_OPTIONS as readonly string[]).includes(name)) {
+      continue;
+    }
+    const similar = KNOWN_OPTIONS.find((known) => known.toLowerCase() === name.toLowerCase() || known.startsWith(name) || name.startsWith(known));
+    const hint = similar === undefined ? `Known options: ${KNOWN_OPTIONS.join(", ")}.` : `Did you mean ${similar}?`;
+    throw OptionError.unknown(name, hint);
+  }
+}
+
+function optionalBoolean(option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (typeof value !== "boolean") {
+    throw new OptionError(option, value, "Pass true or false.");
+  }
+  return value;
 }
 
 function resolveBaseUrl(value: unknown): URL {

@@ -34,11 +34,11 @@ describe("oauthProxy options", () => {
     { options: { provider: undefined }, option: "provider", shows: "undefined", fix: /provider instance/ },
     { options: { secret: 42 }, option: "secret", shows: "number", fix: /string or Buffer/ },
     { options: { storage: { get() {} } }, option: "storage", shows: "an object", fix: /Storage methods/ },
-    { options: { resource: [] }, option: "resource", shows: "an array of 0", fix: /path such as/ },
+    { options: { resource: [] }, option: "resource", shows: "[]", fix: /path such as/ },
     { options: { resource: "https://other.example.com/mcp" }, option: "resource", shows: "other.example.com", fix: /absolute URL on https:\/\/mcp.example.com/ },
-    { options: { resource: ["/mcp", "/mcp"] }, option: "resource", shows: "an array of 2", fix: /once/ },
-    { options: { scopes: ["mcp read"] }, option: "scopes", shows: "an array of 1", fix: /without spaces/ },
-    { options: { scopes: ["mcp:read"], defaultScopes: ["mcp:write"] }, option: "defaultScopes", shows: "an array of 1", fix: /also be listed in scopes/ },
+    { options: { resource: ["/mcp", "/mcp"] }, option: "resource", shows: '["/mcp","/mcp"]', fix: /once/ },
+    { options: { scopes: ["mcp read"] }, option: "scopes", shows: '["mcp read"]', fix: /without spaces/ },
+    { options: { scopes: ["mcp:read"], defaultScopes: ["mcp:write"] }, option: "defaultScopes", shows: '["mcp:write"]', fix: /also be listed in scopes/ },
     { options: { accessTokenTtl: 0 }, option: "accessTokenTtl", shows: "0", fix: /whole number of seconds/ },
     { options: { refreshTokenTtl: 1.5 }, option: "refreshTokenTtl", shows: "1.5", fix: /whole number of seconds/ },
     { options: { clientTtl: "60" }, option: "clientTtl", shows: '"60"', fix: /whole number of seconds/ },
@@ -92,5 +92,23 @@ describe("oauthProxy options", () => {
     expect(() => proxy.bearer({ resource: "/other" })).toThrow(/Invalid option bearer\(\{ resource \}\): "\/other"/);
     expect(() => proxy.bearer({ scopes: ["two words"] })).toThrow(/Invalid option bearer\(\{ scopes \}\)/);
     void proxy.close();
+  });
+});
+
+describe("oauthProxy unknown options", () => {
+  it("names a misspelled option and its fix", () => {
+    const error = attempt({ accessTokenTTL: 60 });
+    expect(error.option).toBe("accessTokenTTL");
+    expect(error.message).toBe("Unknown option accessTokenTTL. Did you mean accessTokenTtl?");
+  });
+
+  it("lists the options for an unrelated name", () => {
+    const error = attempt({ colour: "blue" });
+    expect(error.message).toContain("Known options: baseUrl, provider, secret");
+  });
+
+  it("rejects a non-boolean allowPlainPkce", () => {
+    const error = attempt({ allowPlainPkce: "yes" });
+    expect(error.message).toBe('Invalid option allowPlainPkce: "yes". Pass true or false.');
   });
 });

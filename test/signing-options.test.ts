@@ -68,7 +68,7 @@ describe("jwt option", () => {
     { name: "rotationDays with HS256", value: { algorithm: "HS256", rotationDays: 7 }, option: "jwt.rotationDays", message: "Invalid option jwt.rotationDays: 7. HS256 uses a key derived from secret; remove this member or set jwt.algorithm to RS256 or ES256." },
     { name: "nextKey without keys", value: { algorithm: "ES256", nextKey: ecPem }, option: "jwt.nextKey", message: 'Invalid option jwt.nextKey: "(hidden)". Generated keys rotate by themselves; pass jwt.keys as well to rotate keys by hand.' },
     { name: "rotationDays with keys", value: { algorithm: "ES256", keys: [ecPem], rotationDays: 7 }, option: "jwt.rotationDays", message: "Invalid option jwt.rotationDays: 7. rotationDays applies to generated keys; remove it, or remove jwt.keys to let the proxy generate and rotate keys." },
-    { name: "an empty key list", value: { algorithm: "ES256", keys: [] }, option: "jwt.keys", message: "Invalid option jwt.keys: an array of 0. Pass an array of keys (PEM, JWK or KeyObject), the current signing key first." },
+    { name: "an empty key list", value: { algorithm: "ES256", keys: [] }, option: "jwt.keys", message: "Invalid option jwt.keys: []. Pass an array of keys (PEM, JWK or KeyObject), the current signing key first." },
     { name: "an RSA key for ES256", value: { algorithm: "ES256", keys: [rsaPem] }, option: "jwt.keys[0]", message: 'Invalid option jwt.keys[0]: "(hidden)". ES256 needs an EC key on the P-256 curve, not a key of type rsa.' },
     { name: "a bad older key", value: { algorithm: "ES256", keys: [ecPem, "not a key"] }, option: "jwt.keys[1]", message: 'Invalid option jwt.keys[1]: "(hidden)". The key string is not PEM; it must start with a -----BEGIN ...----- line.' },
     { name: "a bad next key", value: { algorithm: "ES256", keys: [ecPem], nextKey: 5 }, option: "jwt.nextKey", message: 'Invalid option jwt.nextKey: "(hidden)". The key must be PEM text, a JWK object or a KeyObject.' },
@@ -125,9 +125,9 @@ describe("introspection option", () => {
   });
 
   const cases: Array<{ name: string; value: unknown; option: string; message: string }> = [
-    { name: "a list", value: [], option: "introspection", message: 'Invalid option introspection: an array of 0. Pass { clients: [{ id: "gateway", secret: "<32 or more characters>" }] }.' },
+    { name: "a list", value: [], option: "introspection", message: 'Invalid option introspection: []. Pass { clients: [{ id: "gateway", secret: "<32 or more characters>" }] }.' },
     { name: "no clients", value: {}, option: "introspection.clients", message: "Invalid option introspection.clients: undefined." },
-    { name: "an empty client list", value: { clients: [] }, option: "introspection.clients", message: "Invalid option introspection.clients: an array of 0." },
+    { name: "an empty client list", value: { clients: [] }, option: "introspection.clients", message: "Invalid option introspection.clients: []." },
     { name: "an unknown member", value: { clients: [], allowRegistered: true }, option: "introspection.allowRegistered", message: "Invalid option introspection.allowRegistered: true. This member is not known; use clients." },
     { name: "a missing id", value: { clients: [{ secret: introspectionSecret }] }, option: "introspection.clients[0].id", message: "Invalid option introspection.clients[0].id: undefined. Use 1 to 200 visible ASCII characters without spaces." },
     { name: "an id with a space", value: { clients: [{ id: "my gateway", secret: introspectionSecret }] }, option: "introspection.clients[0].id", message: 'Invalid option introspection.clients[0].id: "my gateway". Use 1 to 200 visible ASCII characters without spaces.' },

@@ -415,7 +415,7 @@ describe("createTokenVerifier options", () => {
     ["a numeric secret", { jwksUri: undefined, secret: 42 }, 'Invalid option createTokenVerifier({ secret })[0]: "number".'],
     ["a missing issuer", { issuer: undefined }, "Invalid option createTokenVerifier({ issuer }): undefined."],
     ["an issuer with a trailing slash", { issuer: `${ISSUER}/` }, `Invalid option createTokenVerifier({ issuer }): "${ISSUER}/". Remove the trailing slash: the proxy's issuer has none.`],
-    ["an empty audience list", { audience: [] }, "Invalid option createTokenVerifier({ audience }): an array of 0."],
+    ["an empty audience list", { audience: [] }, "Invalid option createTokenVerifier({ audience }): []."],
     ["a relative audience", { audience: "/mcp" }, 'Invalid option createTokenVerifier({ audience }): "/mcp". Pass the resource URL tokens are issued for'],
     ["a negative cooldown", { jwksCooldownSeconds: -1 }, "Invalid option createTokenVerifier({ jwksCooldownSeconds }): -1. Pass a whole number of at least 0."],
     ["a zero cache lifetime", { jwksCacheSeconds: 0 }, "Invalid option createTokenVerifier({ jwksCacheSeconds }): 0. Pass a whole number of at least 1."],

@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { FileTokenStore, OAuthClient } from "../../lib/client/index.js";
+import { FileTokenStore, OAuthClient } from "mcp-oauth-proxy/client";
 
 const { values } = parseArgs({
   options: {

@@ -72,7 +72,13 @@ export const UPSTREAM_CLIENT_ID = "mcp-oauth-proxy-demo";
  */
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
   const localUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const baseUrl = options.publicUrl ?? localUrl;
 

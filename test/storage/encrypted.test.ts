@@ -176,7 +176,7 @@ describe("EncryptedStore", () => {
 
   it("constructor rejects invalid keys", () => {
     const cases: ReadonlyArray<[unknown, string]> = [
-      [[], "Invalid option keys: an array of 0. Pass an array with at least one { id, key } entry, the encrypting key first."],
+      [[], "Invalid option keys: []. Pass an array with at least one { id, key } entry, the encrypting key first."],
       [undefined, "Invalid option keys: undefined. Pass an array with at least one { id, key } entry, the encrypting key first."],
       [[{ id: "a", key: randomBytes(16) }], "Invalid option keys[0].key: \"(redacted)\". Pass a Buffer of 32 random bytes instead of a 16-byte Buffer, for example crypto.randomBytes(32)."],
       [[{ id: "a", key: "0".repeat(32) }], "Invalid option keys[0].key: \"(redacted)\". Pass a Buffer of 32 random bytes instead of a string, for example crypto.randomBytes(32)."],
