@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import cors from "cors";
 import express from "express";
 import type { NextFunction, Request, Response } from "express";
 import { OIDCProvider, oauthProxy } from "mcp-oauth-proxy";
 import type { OAuthProxy, OAuthProxyOptions, Storage } from "mcp-oauth-proxy";
 import session from "express-session";
+import { mountMcpRoute } from "../shared/mcp-route.js";
 import { startUpstream } from "./upstream.js";
 import type { Upstream } from "./upstream.js";
 
@@ -123,14 +123,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   app.use(proxy);
   const mcpCors = cors({ origin: "*", exposedHeaders: ["WWW-Authenticate", "Mcp-Session-Id"] });
   app.options("/mcp", mcpCors);
-  app.all("/mcp", mcpCors, proxy.bearer({ scopes: ["mcp:read"] }), expressModule.json(), (req: Request, res: Response) => {
-    handleMcp(req, res, discovery.userinfo_endpoint).catch((error: unknown) => {
-      console.error("MCP request failed:", error);
-      if (!res.headersSent) {
-        res.status(500).json({ jsonrpc: "2.0", error: { code: -32603, message: "Internal error" }, id: null });
-      }
-    });
-  });
+  mountMcpRoute(app, "/mcp", "mcp-oauth-proxy-demo", [mcpCors, proxy.bearer({ scopes: ["mcp:read"] })], (mcp) => registerWhoami(mcp, discovery.userinfo_endpoint));
   // Body-parser errors on /mcp (invalid JSON, a body over the limit) become JSON-RPC errors, not Express's HTML page.
   app.use("/mcp", (error: { status?: number }, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
@@ -159,9 +152,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   };
 }
 
-/** Serves one MCP request statelessly: a fresh server and transport per request. */
-async function handleMcp(req: Request, res: Response, userinfoEndpoint: string): Promise<void> {
-  const mcp = new McpServer({ name: "mcp-oauth-proxy-demo", version: "1.0.0" });
+/** Adds the demo's `whoami` tool, which reads the upstream user-info endpoint with the caller's upstream access token. */
+function registerWhoami(mcp: McpServer, userinfoEndpoint: string): void {
   mcp.registerTool("whoami", {
     description: "Returns who you are at the upstream identity provider, read with your upstream access token.",
   }, async (extra) => {
@@ -170,15 +162,7 @@ async function handleMcp(req: Request, res: Response, userinfoEndpoint: string):
       return { isError: true, content: [{ type: "text", text: "No upstream session" }] };
     }
     const userinfo = await fetch(userinfoEndpoint, { headers: { authorization: `Bearer ${upstream.accessToken}` } });
-    const text = userinfo.ok ? JSON.stringify(await userinfo.json()) : `The upstream user-info endpoint answered ${userinfo.status}`;
+    const text = userinfo.ok ? JSON.stringify(await userinfo.json()) : `The upstream user-info endpoint responded with ${userinfo.status}`;
     return { isError: !userinfo.ok, content: [{ type: "text", text }] };
   });
-
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-  res.on("close", () => {
-    void transport.close();
-    void mcp.close();
-  });
-  await mcp.connect(transport);
-  await transport.handleRequest(req, res, req.body);
 }

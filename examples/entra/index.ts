@@ -6,11 +6,9 @@
 // http://localhost:3000/oauth/callback as a Web redirect URI. Optional: ENTRA_SCOPES
 // (space-separated scopes the app exposes, such as "files.read"), BASE_URL and PORT
 // for another address, MCP_OAUTH_SECRET to keep tokens valid across restarts.
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import express from "express";
-import type { Request, Response } from "express";
 import { AzureProvider, oauthProxy } from "mcp-oauth-proxy";
+import { mountMcpRoute, requireEnvironment } from "../shared/mcp-route.js";
 
 const REQUIRED = {
   ENTRA_TENANT: "organizations, consumers, common, or the Directory (tenant) ID from the app's Overview page",
@@ -18,15 +16,7 @@ const REQUIRED = {
   ENTRA_CLIENT_SECRET: "the Value of a client secret (Certificates & secrets)",
 };
 
-const missing = Object.keys(REQUIRED).filter((name) => !process.env[name]);
-if (missing.length > 0) {
-  console.error(`Missing environment variables: ${missing.join(", ")}.\n`);
-  for (const name of missing) {
-    console.error(`  ${name}: ${REQUIRED[name as keyof typeof REQUIRED]}`);
-  }
-  console.error("\nThis example signs users in at Microsoft Entra ID, so it needs a real app registration; docs/providers/azure.md shows how to create one.");
-  process.exit(1);
-}
+requireEnvironment(REQUIRED, "This example signs users in at Microsoft Entra ID, so it needs a real app registration; docs/providers/azure.md shows how to create one.");
 
 const port = Number(process.env.PORT ?? 3000);
 const baseUrl = process.env.BASE_URL ?? `http://localhost:${port}`;
@@ -41,32 +31,15 @@ const proxy = oauthProxy({ baseUrl, provider, secret: process.env.MCP_OAUTH_SECR
 
 const app = express();
 app.use(proxy);
-app.all("/mcp", proxy.bearer(), express.json(), (req: Request, res: Response) => {
-  serveMcp(req, res).catch((error: unknown) => {
-    console.error("MCP request failed:", error);
-    if (!res.headersSent) {
-      res.status(500).json({ jsonrpc: "2.0", error: { code: -32603, message: "Internal error" }, id: null });
-    }
-  });
-});
 
-/** Serves one stateless MCP request with a `whoami` tool that returns the identity from the verified ID token. */
-async function serveMcp(req: Request, res: Response): Promise<void> {
-  const mcp = new McpServer({ name: "entra-example", version: "1.0.0" });
+// One stateless MCP endpoint with a `whoami` tool that returns the identity from the verified ID token.
+mountMcpRoute(app, "/mcp", "entra-example", [proxy.bearer()], (mcp) => {
   mcp.registerTool("whoami", { description: "Returns your Microsoft account: object id, tenant, user name and display name." }, async (extra) => {
     const upstream = extra.authInfo?.extra?.upstream as { claims: Record<string, unknown>; scopes: string[] } | undefined;
     const { oid, tid, preferred_username: username, name } = upstream?.claims ?? {};
     return { content: [{ type: "text", text: JSON.stringify({ oid, tid, username, name, scopes: upstream?.scopes }) }] };
   });
-
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-  res.on("close", () => {
-    void transport.close();
-    void mcp.close();
-  });
-  await mcp.connect(transport);
-  await transport.handleRequest(req, res, req.body);
-}
+});
 
 // Loads the tenant's signing keys once, so a wrong tenant fails here rather than at the first sign-in.
 await provider.ready();
