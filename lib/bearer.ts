@@ -92,14 +92,7 @@ export function createBearer(context: ProxyContext, options: BearerOptions | und
         } else if (isBodyParserError(error)) {
           // The form body is read before authentication, so its errors must not reach a host error handler that prints stacks.
           debug("unreadable form body status=%d type=%s", error.status, error.type);
-          res.status(error.status === 413 ? 413 : 400);
-          res.setHeader("WWW-Authenticate", buildBearerChallenge({
-            error: "invalid_request",
-            errorDescription: "The request body could not be read",
-            resourceMetadata: resource.metadataUrl,
-          }));
-          res.setHeader("Cache-Control", "no-store");
-          res.json({ error: "invalid_request", error_description: "The request body could not be read" });
+          sendChallenge(res, resource, error.status === 413 ? 413 : 400, { error: "invalid_request", description: "The request body could not be read" });
         } else {
           next(error);
         }
@@ -172,15 +165,7 @@ async function authenticate(
   res: Response,
 ): Promise<boolean> {
   const challenge = (status: number, error?: string, description?: string, scope = challengeScopes): false => {
-    res.status(status);
-    res.setHeader("WWW-Authenticate", buildBearerChallenge({
-      ...(error === undefined ? {} : { error }),
-      ...(description === undefined ? {} : { errorDescription: description }),
-      scope,
-      resourceMetadata: resource.metadataUrl,
-    }));
-    res.setHeader("Cache-Control", "no-store");
-    res.json(error === undefined ? { error: "unauthorized", error_description: "An access token is required" } : { error, error_description: description });
+    sendChallenge(res, resource, status, { error, description, scope });
     return false;
   };
 
@@ -264,6 +249,24 @@ async function refreshExpiredUpstream(
     sendUnavailable(res, "The identity provider is unavailable; try again later");
     return undefined;
   }
+}
+
+/** Sends an RFC 6750 §3 challenge with the resource's metadata URL (RFC 9728 §5.1) and a JSON body saying the same. */
+function sendChallenge(
+  res: Response,
+  resource: ResourceConfig,
+  status: number,
+  { error, description, scope }: { error?: string | undefined; description?: string | undefined; scope?: string[] },
+): void {
+  res.status(status);
+  res.setHeader("WWW-Authenticate", buildBearerChallenge({
+    ...(error === undefined ? {} : { error }),
+    ...(description === undefined ? {} : { errorDescription: description }),
+    ...(scope === undefined ? {} : { scope }),
+    resourceMetadata: resource.metadataUrl,
+  }));
+  res.setHeader("Cache-Control", "no-store");
+  res.json(error === undefined ? { error: "unauthorized", error_description: "An access token is required" } : { error, error_description: description });
 }
 
 function isBodyParserError(error: unknown): error is { status: number; type: string } {
