@@ -107,7 +107,7 @@ export async function regenerateBrowserSession(req: Request): Promise<void> {
   writeBrowserState(req, state);
 }
 
-/** Saves the session before a redirect, so the next request (perhaps on another instance) sees it. */
+/** Saves the session before a redirect, so the next request (perhaps on another instance) can read it. */
 export async function saveBrowserSession(req: Request): Promise<void> {
   const current = requireSession(req);
   await new Promise<void>((resolve, reject) => {

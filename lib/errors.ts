@@ -15,7 +15,7 @@ export class OAuthError extends Error {
     this.detail = detail;
   }
 
-  /** The RFC 6749 §5.2 error body. */
+  /** Returns the RFC 6749 §5.2 error body. */
   toJSON(): { error: string; error_description: string } {
     return { error: this.error, error_description: sanitizeDescription(this.message) };
   }
@@ -108,7 +108,7 @@ export type UpstreamFailure =
   | "invalid_client"
   /** Network failure, timeout or 5xx: retry later, keep the grant. */
   | "unavailable"
-  /** The provider answered with something the proxy cannot use. */
+  /** The provider returned a response the proxy cannot use. */
   | "protocol";
 
 /**
@@ -129,7 +129,7 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Maps an upstream failure to the error the MCP client sees. */
+/** Maps an upstream failure to the error returned to the MCP client. */
 export function toClientError(error: UpstreamError): OAuthError {
   switch (error.failure) {
     case "invalid_grant":

@@ -59,7 +59,7 @@ export class GrantRevokedError extends InvalidGrantError {
  * Writes a grant, then checks for a revocation marker. Storage has no
  * conditional write, so a refresh that loaded the grant before a revocation
  * would otherwise bring it back; the marker is written before the grant is
- * removed, so one of the two sides always sees the other.
+ * removed, so one of the two sides always detects the other.
  */
 async function writeGrant(context: ProxyContext, grant: GrantRecord, ttlSeconds: number): Promise<void> {
   await context.storage.set(keys.grant(grant.id), grant, ttlSeconds);
@@ -93,7 +93,7 @@ async function revokeUpstream(context: ProxyContext, grantId: string, tokens: Up
   }
 }
 
-/** Whether the upstream access token has expired or is about to. */
+/** Checks whether the upstream access token has expired or is about to. */
 export function upstreamExpired(grant: GrantRecord, now = nowSeconds()): boolean {
   const expiresAt = grant.upstream.tokens.expiresAt;
   return expiresAt !== undefined && expiresAt - UPSTREAM_EXPIRY_MARGIN <= now;

@@ -75,7 +75,7 @@ export class Params {
     return value;
   }
 
-  /** Whether `name` appears more than once. */
+  /** Checks whether `name` appears more than once. */
   isRepeated(name: string): boolean {
     return (this.#values.get(name)?.length ?? 0) > 1;
   }
@@ -97,7 +97,7 @@ export function sendOAuthError(res: Response, error: OAuthError, options: { basi
   sendJson(res, error.status, error.toJSON());
 }
 
-/** Sends JSON with `Cache-Control: no-store`, as every OAuth endpoint answer here carries state or secrets. */
+/** Sends JSON with `Cache-Control: no-store`, because every OAuth endpoint response here carries state or secrets. */
 export function sendJson(res: Response, status: number, body: unknown): void {
   res.status(status);
   res.setHeader("Cache-Control", "no-store");

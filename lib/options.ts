@@ -239,7 +239,7 @@ const KNOWN_OPTIONS: ReadonlyArray<keyof OAuthProxyOptions> = [
   "introspection", "rateLimits", "clientIdMetadataDocuments", "scopeHierarchy", "allowedOrigins", "rootEndpointAliases",
 ];
 
-/** A misspelled option would otherwise be ignored silently and its default used. */
+/** Rejects unknown option names, because a misspelled option would otherwise be ignored and its default used. */
 function checkKnownOptions(options: object): void {
   for (const name of Object.keys(options)) {
     if ((KNOWN_OPTIONS as readonly string[]).includes(name)) {

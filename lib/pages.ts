@@ -41,7 +41,7 @@ ${body}
 `;
 }
 
-/** What the consent page shows; every string is escaped when rendered. */
+/** Data shown on the consent page; every string is escaped when rendered. */
 export interface ConsentPageInput {
   action: string;
   transactionId: string;
@@ -58,7 +58,7 @@ export interface ConsentPageInput {
 }
 
 /**
- * Renders the consent page: who asks, where the code will go and what for.
+ * Renders the consent page: the requesting client, where the code will go and the scopes.
  * MCP's security guidance requires per-client consent before the proxy, which
  * uses one static upstream client for everybody, forwards a user upstream.
  */

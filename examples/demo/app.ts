@@ -14,9 +14,9 @@ import type { Upstream } from "./upstream.js";
 
 /** A running demo: the embedded upstream, the proxy and the MCP server, all on 127.0.0.1. */
 export interface Demo {
-  /** Public base URL of the app that holds the proxy and the MCP endpoint: the issuer. */
+  /** Public base URL of the app that serves the proxy and the MCP endpoint: the issuer. */
   baseUrl: string;
-  /** Where this instance listens, which differs from `baseUrl` behind a load balancer. */
+  /** Local address this instance listens on, which differs from `baseUrl` behind a load balancer. */
   localUrl: string;
   /** URL of the protected MCP endpoint. */
   mcpUrl: string;

@@ -68,7 +68,7 @@ export class HeadlessOAuthClient implements OAuthClientProvider {
   }
 }
 
-/** What `approveInBrowser()` saw on the way, for display and assertions. */
+/** Pages and redirects `approveInBrowser()` went through, for display and assertions. */
 export interface BrowserSignIn {
   consentPage: string;
   upstreamUrl: URL;
@@ -89,14 +89,14 @@ export async function approveInBrowser(
 ): Promise<BrowserSignIn> {
   const consent = await browser.get(authorizationUrl);
   if (consent.status !== 200) {
-    throw new Error(`The consent page answered ${consent.status}: ${consent.body.slice(0, 200)}`);
+    throw new Error(`The consent page returned status ${consent.status}: ${consent.body.slice(0, 200)}`);
   }
 
   const form = parseForm(consent.body, { buttonValue: "approve" });
   const action = new URL(form.action, authorizationUrl);
   const approved = await browser.postForm(action, form.fields, { origin: action.origin });
   if (approved.location === undefined) {
-    throw new Error(`Approving answered ${approved.status} without a redirect: ${approved.body.slice(0, 200)}`);
+    throw new Error(`Approving returned status ${approved.status} without a redirect: ${approved.body.slice(0, 200)}`);
   }
 
   const upstreamUrl = new URL(approved.location);

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } f
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { safeEqual } from "./random.js";
 
-/** What a sealed client id carries: enough to validate the client without any stored record. */
+/** Registration data sealed into a client id: enough to validate the client without any stored record. */
 export interface SealedClient {
   redirect_uris: string[];
   token_endpoint_auth_method: "none" | "client_secret_basic" | "client_secret_post";
@@ -21,7 +21,7 @@ const SALT = "mcp-oauth-proxy";
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const AAD = Buffer.from("mcp-oauth-proxy client id v1");
-/** Longest client id accepted; longer ones would not fit in an authorization URL most servers accept. */
+/** Maximum client id length; a longer id would make authorization URLs longer than many servers and proxies accept. */
 export const MAX_CLIENT_ID_LENGTH = 4096;
 
 /**
@@ -36,7 +36,7 @@ export const MAX_CLIENT_ID_LENGTH = 4096;
 export class ClientIdSealer {
   readonly #keys: SealingKey[];
 
-  /** The first secret seals; every listed secret opens, so the secret can rotate. */
+  /** Creates a sealer: the first secret seals, and every listed secret opens, so the secret can rotate. */
   constructor(secrets: readonly Buffer[]) {
     if (secrets.length === 0) {
       throw new TypeError("ClientIdSealer needs at least one secret");

@@ -18,9 +18,10 @@ import { TRANSACTION_TTL } from "./authorize.js";
 const debug = createDebug("mcp-oauth-proxy:consent");
 
 /**
- * `POST /consent`: the user's decision. The form must come from this origin,
- * from the browser that was shown the page (the transaction is listed in its
- * session), with the page's CSRF token; each transaction is decided once.
+ * Creates `POST /consent`, which records the user's decision. The form must come
+ * from this origin and from the browser that was shown the page, because the
+ * transaction is listed in that browser's session. It must carry the page's
+ * CSRF token, and each transaction is decided once.
  */
 export function consentHandler(context: ProxyContext) {
   return asyncHandler(async (req: Request, res: Response) => {
@@ -111,7 +112,7 @@ async function startUpstreamSignIn(context: ProxyContext, req: Request, transact
 }
 
 /**
- * A cross-site form POST carries the attacker's Origin. Browsers that omit
+ * Checks the Origin of the consent POST: a cross-site form POST carries the attacker's Origin. Browsers that omit
  * Origin still send SameSite=Lax cookies only on same-site POSTs, so the
  * session check catches those.
  */

@@ -91,7 +91,7 @@ async function runGrant(context: ProxyContext, grantType: string, params: Params
   throw new UnsupportedGrantTypeError("Only the authorization_code and refresh_token grants are supported");
 }
 
-/** The authorization_code grant (OAuth 2.1 §4.1.3): bound to client, redirect URI, PKCE and resource; single use. */
+/** Redeems an authorization code (OAuth 2.1 §4.1.3). A code is bound to its client, redirect URI, PKCE challenge and resource, and is single use. */
 async function redeemCode(context: ProxyContext, params: Params, { client }: AuthenticatedClient): Promise<TokenResponse> {
   const code = params.require("code");
   const verifier = params.get("code_verifier");
@@ -160,8 +160,8 @@ function verifyChallenge(verifier: string, challenge: string, method: "S256" | "
 }
 
 /**
- * A code redeemed twice was probably stolen: OAuth 2.1 §4.1.3 says to revoke
- * what the first redemption issued. Only a replay that proves possession (the
+ * A code redeemed twice was probably stolen, and OAuth 2.1 §4.1.3 requires
+ * revoking what the first redemption issued. Only a replay that proves possession (the
  * right client and code_verifier) triggers it, so a guessed code cannot end
  * someone else's session.
  */
@@ -181,7 +181,7 @@ async function handleCodeReplay(
   }
 }
 
-/** The refresh_token grant (OAuth 2.1 §4.3): rotates the refresh token; reuse of a rotated one ends the grant. */
+/** Redeems a refresh token (OAuth 2.1 §4.3) and rotates it. Reuse of a rotated token after the grace window ends the grant. */
 async function redeemRefreshToken(context: ProxyContext, params: Params, { client }: AuthenticatedClient): Promise<TokenResponse> {
   const tokenHash = hashKey(params.require("refresh_token"));
   const record = (await context.storage.get(keys.refresh(tokenHash))) as RefreshRecord | undefined;
@@ -201,7 +201,7 @@ async function redeemRefreshToken(context: ProxyContext, params: Params, { clien
   grant = await renewUpstream(context, grant);
 
   // The rotation marker goes first, so a request that finds the token gone always finds the marker and
-  // its time. A concurrent refresh that wins take() is answered like a retry, with the winner's successor.
+  // its time. A refresh that loses take() to a concurrent one is treated as a retry and gets the winner's successor.
   const rotated: RotatedRefreshRecord = { grantId: grant.id, clientId: client.client_id, rotatedAt: Date.now() };
   await context.storage.set(keys.rotatedRefresh(tokenHash), rotated, context.options.refreshTokenTtl);
   if ((await context.storage.take(keys.refresh(tokenHash))) === undefined) {
@@ -220,7 +220,7 @@ async function redeemRefreshToken(context: ProxyContext, params: Params, { clien
 }
 
 /**
- * Answers a refresh token that was already rotated. Inside the grace window the
+ * Handles a refresh token that was already rotated. Inside the grace window the
  * client gets a new access token and the same successor refresh token, because
  * parallel or retried refreshes are common and must not sign the user out.
  * After it, the token was presented twice by someone: OAuth 2.1 §4.3.1 says to

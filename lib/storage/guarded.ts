@@ -2,7 +2,7 @@ import type { Storage } from "./types.js";
 
 /**
  * A storage failure: the store threw or rejected (a Redis outage, a full disk).
- * The proxy answers it with 503 `temporarily_unavailable`, since retrying later
+ * The proxy responds with 503 `temporarily_unavailable`, since retrying later
  * is the right move for the client, and the message names only the operation.
  */
 export class StorageUnavailableError extends Error {

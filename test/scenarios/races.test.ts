@@ -7,7 +7,7 @@ import type { SharedUpstream } from "../../examples/demo/app.js";
 import { Harness, VERIFIER } from "../helpers/harness.js";
 import { freePort } from "../helpers/ports.js";
 
-/** An upstream refresh that answers late, after the upstream already issued the new tokens. */
+/** Returns a provider whose refresh responds late, after the upstream already issued the new tokens. */
 function slowRefreshProvider(upstream: SharedUpstream, delayMs: number): OIDCProvider {
   const provider = new OIDCProvider({
     issuer: upstream.server.issuer,
